@@ -1,0 +1,47 @@
+# The two commands of the README are `make demo` and `make test`; each does its own set-up.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install services demo test lint format unit integration clean
+
+install: $(INSTALLED)
+
+# Re-installs only when pyproject.toml changes; safe to run again and again.
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+services:
+	@scripts/ensure-services.sh
+
+demo: install services
+	$(BIN)/payments demo
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+# Lint, then the whole suite under coverage (line and branch), failing under the floor in pyproject.toml.
+test: install services lint
+	@rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest
+	@$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install services
+	$(BIN)/pytest tests/integration tests/e2e
+
+clean:
+	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,61 @@
+"""The unit of work on PostgreSQL: one pooled connection, one transaction, its inbox, outbox and audit log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import MappingProxyType
+from typing import Final
+
+import asyncpg
+
+from payments.bridges.postgres.audit import PgAuditLog
+from payments.bridges.postgres.inbox import PgInbox
+from payments.bridges.postgres.outbox import PgOutbox
+from payments.bridges.postgres.pool import Connection
+from payments.bridges.postgres.transaction import pooled_transaction, unavailable_if_connection_lost
+from payments.domain.audit.repository import AuditLog
+from payments.domain.events import Inbox, Outbox
+
+#: No extra message headers unless the caller passes its trace ids.
+NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
+
+#: Waiting longer than this for a free connection means the pool is exhausted or the server is gone;
+#: failing lets the message go to a retry tier instead of holding its delivery open.
+ACQUIRE_TIMEOUT_SECONDS: Final = 10.0
+
+
+class PgUnitOfWork:
+    """One transaction; everything reached through it commits or rolls back together.
+
+    The attributes are annotated with the domain Protocols, not ``PgInbox`` and friends: the
+    ``UnitOfWork`` Protocol declares them as plain (settable) attributes, which mypy compares
+    invariantly, and agents receive this object as a ``UnitOfWork``.
+    """
+
+    def __init__(self, connection: Connection, *, headers: Mapping[str, str]) -> None:
+        #: For repositories that later capabilities add; they must not commit or roll back themselves.
+        self.connection: Connection = connection
+        self.inbox: Inbox = PgInbox(connection)
+        self.outbox: Outbox = PgOutbox(connection, default_headers=headers)
+        self.audit: AuditLog = PgAuditLog(connection)
+
+
+@asynccontextmanager
+async def pg_unit_of_work(
+    pool: asyncpg.Pool[asyncpg.Record],
+    *,
+    headers: Mapping[str, str] = NO_HEADERS,
+    acquire_timeout: float = ACQUIRE_TIMEOUT_SECONDS,
+) -> AsyncIterator[PgUnitOfWork]:
+    """Acquire a connection, BEGIN, yield the unit of work; COMMIT on normal exit, ROLLBACK on error.
+
+    ``headers`` (trace and request ids) are added to every outbox event. Connection failures, from
+    acquiring to committing, raise ``DependencyUnavailable`` so callers can retry; other errors, such
+    as a constraint violation, propagate unchanged after the rollback.
+    """
+    async with pooled_transaction(pool, acquire_timeout=acquire_timeout) as connection:
+        # Other bridges translate their own socket errors, so a raw OSError or TimeoutError escaping
+        # this block came from this connection (a statement timeout, a reset).
+        with unavailable_if_connection_lost("query", connection):
+            yield PgUnitOfWork(connection, headers=headers)

@@ -1,0 +1,272 @@
+"""The composition root: the only place that reads the environment and opens connections.
+
+Each process (``payments web``, ``payments worker``, the one-shot commands) starts here: settings are
+read once, logging is configured, then the pool, Redis client and robust AMQP connection are opened
+inside the running loop on one ``AsyncExitStack`` and handed down as typed objects. Closing the stack
+closes them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from payments.bridges.postgres.migrate import ensure_database, migrate
+from payments.bridges.postgres.outbox import PgOutboxRelayStore
+from payments.bridges.postgres.pool import check_database, open_pool
+from payments.bridges.postgres.unit_of_work import pg_unit_of_work
+from payments.bridges.rabbitmq.connection import open_connection
+from payments.bridges.rabbitmq.consumer import QueueConsumer
+from payments.bridges.rabbitmq.inspection import queue_depths
+from payments.bridges.rabbitmq.publisher import RabbitPublisher
+from payments.bridges.rabbitmq.topology import declare_topology
+from payments.bridges.redis.client import check_redis, open_redis
+from payments.bridges.redis.lease import RedisLease
+from payments.domain.clock import SystemClock
+from payments.domain.unit_of_work import UnitOfWork
+from payments.pipeline import metrics as metrics_module
+from payments.pipeline.app import App, Worker
+from payments.pipeline.blueprint import Blueprint
+from payments.pipeline.context import AgentContext, UnitOfWorkFactory
+from payments.pipeline.logging import configure_logging, register_secret
+from payments.pipeline.metrics import Metrics
+from payments.pipeline.outbox_relay import OutboxRelay
+from payments.pipeline.settings import Settings, load_settings
+from payments.pipeline.topology import WORK_QUEUES
+from payments.pipeline.tracing import current_trace
+from payments.web.app import WebDependencies, create_app
+from payments.web.health import HealthProbes
+
+logger = logging.getLogger(__name__)
+
+
+def configure(environ: Mapping[str, str]) -> Settings:
+    """Read and validate the settings, then set up logging so that no secret can reach a log line."""
+    settings = load_settings(environ)
+    for secret in _secret_values(settings):
+        register_secret(secret)
+    configure_logging(
+        level=settings.app.log_level, service=settings.app.service_name, environment=settings.app.env.value
+    )
+    return settings
+
+
+def _secret_values(settings: Settings) -> Iterable[str]:
+    yield settings.cashfree.secret_key.get_secret_value()
+    yield settings.security.jwt_secret.get_secret_value()
+    yield settings.security.payment_encryption_key.get_secret_value()
+    if settings.cashfree.webhook_secret is not None:
+        yield settings.cashfree.webhook_secret.get_secret_value()
+
+
+def blueprints() -> tuple[Blueprint, ...]:
+    """Every flow the product runs; each capability adds its blueprint here."""
+    return ()
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The live connections of one process."""
+
+    settings: Settings
+    registry: CollectorRegistry
+    metrics: Metrics
+    pool: asyncpg.Pool
+    redis: Redis
+    amqp: AbstractRobustConnection
+    publisher: RabbitPublisher
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings, *, process: str) -> AsyncIterator[Resources]:
+    """Open the database pool, Redis and RabbitMQ for one process; close them all on exit."""
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(
+            open_pool(
+                settings.postgres.url.get_secret_value(),
+                min_size=settings.postgres.pool_min_size,
+                max_size=settings.postgres.pool_max_size,
+                command_timeout=settings.postgres.command_timeout_seconds,
+            )
+        )
+        redis = await stack.enter_async_context(open_redis(settings.redis.url.get_secret_value()))
+        amqp = await stack.enter_async_context(
+            open_connection(
+                settings.rabbitmq.url.get_secret_value(), name=f"{settings.app.service_name}-{process}"
+            )
+        )
+        channel = await amqp.channel(publisher_confirms=True)
+        stack.push_async_callback(channel.close)
+        registry = CollectorRegistry()
+        yield Resources(
+            settings=settings,
+            registry=registry,
+            metrics=metrics_module.create(registry),
+            pool=pool,
+            redis=redis,
+            amqp=amqp,
+            publisher=RabbitPublisher(channel, timeout=settings.rabbitmq.publish_timeout_seconds),
+        )
+
+
+def unit_of_work_factory(pool: asyncpg.Pool) -> UnitOfWorkFactory:
+    """Transactions whose outbox events carry the trace of the code that opened them."""
+
+    def open_unit_of_work() -> AbstractAsyncContextManager[UnitOfWork]:
+        trace = current_trace()
+        return pg_unit_of_work(pool, headers=trace.to_message_headers() if trace else {})
+
+    return open_unit_of_work
+
+
+def agent_context(resources: Resources) -> AgentContext:
+    return AgentContext(
+        unit_of_work=unit_of_work_factory(resources.pool),
+        clock=SystemClock(),
+        metrics=resources.metrics,
+        settings=resources.settings,
+    )
+
+
+def build_worker(resources: Resources, app: App) -> Worker:
+    settings = resources.settings
+    return Worker(
+        app=app,
+        context=agent_context(resources),
+        consumers=lambda queue: QueueConsumer(resources.amqp, queue, prefetch=settings.rabbitmq.prefetch),
+        publisher=resources.publisher,
+        lease=RedisLease(resources.redis),
+        relay=OutboxRelay(
+            PgOutboxRelayStore(resources.pool),
+            resources.publisher,
+            batch_size=settings.worker.outbox_batch_size,
+            poll_seconds=settings.worker.outbox_poll_seconds,
+            metrics=resources.metrics,
+        ),
+        metrics=resources.metrics,
+        owner=f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}",
+        delay_scale=settings.rabbitmq.retry_delay_scale,
+        grace_seconds=settings.app.shutdown_grace_seconds,
+    )
+
+
+async def run_worker(
+    settings: Settings, *, agents: Iterable[str] | None = None, app: App | None = None
+) -> None:
+    """``payments worker``: run agents, timers, crontabs and the outbox relay until SIGTERM/SIGINT."""
+    selected = (app or App(blueprints())).select(agents)
+    stop = _stop_on_signals()
+    async with open_resources(settings, process="worker") as resources:
+        # Declaring is idempotent: harmless after `payments topology`, and a worker needs no prior step.
+        queues = {spec.name: spec for spec in WORK_QUEUES}
+        queues |= {spec.queue.name: spec.queue for spec in selected.agents}
+        channel = await resources.amqp.channel()
+        await declare_topology(channel, list(queues.values()))
+        await channel.close()
+        async with _serve_metrics(resources):
+            logger.info("worker started: %d agents", len(selected.agents))
+            await build_worker(resources, selected).run(stop)
+    logger.info("worker stopped")
+
+
+async def run_web(settings: Settings) -> None:
+    """``payments web``: the HTTP API until SIGTERM/SIGINT."""
+    stop = _stop_on_signals()
+    async with open_resources(settings, process="web") as resources:
+        app = create_app(
+            WebDependencies(
+                settings=settings,
+                metrics=resources.metrics,
+                registry=resources.registry,
+                probes=probes(resources),
+            )
+        )
+        async with _serving(app, settings.web.host, settings.web.port):
+            logger.info("web listening on http://%s:%d", settings.web.host, settings.web.port)
+            await stop.wait()
+    logger.info("web stopped")
+
+
+def probes(resources: Resources) -> HealthProbes:
+    async def database() -> Mapping[str, Any]:
+        return await check_database(resources.pool)
+
+    async def redis() -> Mapping[str, Any]:
+        return await check_redis(resources.redis)
+
+    async def queues() -> Mapping[str, Any]:
+        names = [name for spec in WORK_QUEUES for name in (spec.name, spec.dead_letter_queue)]
+        depths = await queue_depths(resources.amqp, names)
+        missing = [depth.name for depth in depths if depth.missing]
+        if missing:
+            raise RuntimeError(f"queues missing (run `payments topology`): {', '.join(missing)}")
+        return {depth.name: {"messages": depth.messages, "consumers": depth.consumers} for depth in depths}
+
+    return HealthProbes(database=database, redis=redis, queues=queues)
+
+
+async def run_migrate(settings: Settings, *, create_database: bool) -> list[str]:
+    """``payments migrate``: apply pending SQL migrations; the names applied."""
+    dsn = settings.postgres.url.get_secret_value()
+    if create_database and await ensure_database(dsn):
+        logger.info("created the database")
+    return await migrate(dsn)
+
+
+async def run_topology(settings: Settings) -> None:
+    """``payments topology``: declare exchanges, queues, retry tiers, DLQs and the event log."""
+    async with open_connection(settings.rabbitmq.url.get_secret_value(), name="topology") as connection:
+        channel = await connection.channel()
+        await declare_topology(channel, WORK_QUEUES)
+        await channel.close()
+
+
+@asynccontextmanager
+async def _serving(app: web.Application, host: str, port: int) -> AsyncIterator[None]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        yield
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def _serve_metrics(resources: Resources) -> AsyncIterator[None]:
+    """Workers expose /metrics (and /health) on their own port; 0 disables it."""
+    port = resources.settings.worker.metrics_port
+    if port == 0 or not resources.settings.app.prometheus_enabled:
+        yield
+        return
+    app = create_app(
+        WebDependencies(
+            settings=resources.settings,
+            metrics=resources.metrics,
+            registry=resources.registry,
+            probes=probes(resources),
+        )
+    )
+    async with _serving(app, resources.settings.web.host, port):
+        yield
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop

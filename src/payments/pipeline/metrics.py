@@ -1,0 +1,101 @@
+"""Every Prometheus metric of the service, declared in one place (STYLE §11).
+
+``create(registry)`` builds them all into a frozen holder; tests pass a fresh ``CollectorRegistry``.
+Labels take values from small closed sets (agent names, queue names, outcomes, route templates),
+never ids or error text. Durations are histograms in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: Seconds: from a fast Redis hit to a slow gateway call.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    agent_messages: Counter
+    agent_duration: Histogram
+    agent_in_flight: Gauge
+    agent_restarts: Counter
+    retries: Counter
+    dead_letters: Counter
+    scheduled_runs: Counter
+    outbox_published: Counter
+    outbox_backlog: Gauge
+    outbox_oldest_age: Gauge
+    http_requests: Histogram
+
+
+def create(registry: CollectorRegistry) -> Metrics:
+    """Create and register every metric on ``registry``."""
+    return Metrics(
+        agent_messages=Counter(
+            "payments_agent_messages_total",
+            "Messages finished by an agent, by outcome (ok, retried, dead_lettered, duplicate).",
+            ["agent", "outcome"],
+            registry=registry,
+        ),
+        agent_duration=Histogram(
+            "payments_agent_processing_seconds",
+            "Time an agent spent on one message.",
+            ["agent"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        agent_in_flight=Gauge(
+            "payments_agent_in_flight_messages",
+            "Messages an agent is handling right now.",
+            ["agent"],
+            registry=registry,
+        ),
+        agent_restarts=Counter(
+            "payments_agent_restarts_total",
+            "Times the supervisor restarted an agent after it raised.",
+            ["agent"],
+            registry=registry,
+        ),
+        retries=Counter(
+            "payments_retries_total",
+            "Messages sent to a retry tier, by queue and tier.",
+            ["queue", "tier"],
+            registry=registry,
+        ),
+        dead_letters=Counter(
+            "payments_dead_letters_total",
+            "Messages sent to a dead-letter queue, by queue and reason.",
+            ["queue", "reason"],
+            registry=registry,
+        ),
+        scheduled_runs=Counter(
+            "payments_scheduled_runs_total",
+            "Timer and crontab runs, by job and outcome (ok, failed).",
+            ["job", "outcome"],
+            registry=registry,
+        ),
+        outbox_published=Counter(
+            "payments_outbox_published_total",
+            "Outbox events published to the broker with a confirm.",
+            registry=registry,
+        ),
+        outbox_backlog=Gauge(
+            "payments_outbox_backlog_events",
+            "Committed outbox events not yet published.",
+            registry=registry,
+        ),
+        outbox_oldest_age=Gauge(
+            "payments_outbox_oldest_age_seconds",
+            "Age of the oldest unpublished outbox event (0 when empty).",
+            registry=registry,
+        ),
+        http_requests=Histogram(
+            "payments_http_request_duration_seconds",
+            "HTTP request latency by route template, method and status code.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+    )

@@ -1,0 +1,235 @@
+"""Settings: every environment variable the service reads, validated once at start.
+
+``load_settings(environ)`` is called by the composition root (``pipeline/bootstrap.py``) and nowhere else.
+The variable names are the requirement's (``NODE_ENV`` became ``APP_ENV``; ``MONGO_URI`` became
+``DATABASE_URL``). Each secret may instead be given as ``NAME_FILE``, a path whose contents are the value
+(Docker and Kubernetes secrets). Errors name the variable and never echo its value.
+
+We group the flat variables into one section per outside system (STYLE §10). pydantic-settings reads
+nested sections only from delimited names (``POSTGRES__URL``), which would break the required variable
+names, so the mapping below is written out and validated with plain pydantic models.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+
+class AppEnv(StrEnum):
+    DEVELOPMENT = "development"  #: laptops and `make demo`: built-in development secrets allowed
+    TEST = "test"  #: the test suite: as development
+    PRODUCTION = "production"  #: every secret must be supplied; development values are refused
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AppSettings(_Section):
+    env: AppEnv = AppEnv.DEVELOPMENT
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    service_name: Annotated[str, Field(min_length=1, max_length=64)] = "commdesk-payments"
+    prometheus_enabled: bool = True
+    #: Only the compose file uses this (whether Grafana is started); the app merely validates it.
+    grafana_enabled: bool = False
+    #: How long a stopping process waits for in-flight work before closing connections.
+    shutdown_grace_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+
+class WebSettings(_Section):
+    #: Loopback by default; containers set 0.0.0.0.
+    host: Annotated[str, Field(min_length=1, max_length=255)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    #: Upper bound for any request body; the webhook route has its own, smaller limit.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 1_048_576
+
+
+class PostgresSettings(_Section):
+    url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/payments")
+    pool_min_size: Annotated[int, Field(ge=1, le=100)] = 2
+    pool_max_size: Annotated[int, Field(ge=1, le=200)] = 10
+    command_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+
+class RabbitMQSettings(_Section):
+    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    #: Unacked messages a consumer may hold; small enough that a crash redelivers little work.
+    prefetch: Annotated[int, Field(ge=1, le=1000)] = 16
+    #: Multiplies every retry-tier delay (30 s, 2 min, 10 min, 30 min); tests use ~0.001.
+    retry_delay_scale: Annotated[float, Field(gt=0, le=1)] = 1.0
+    publish_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+
+
+class RedisSettings(_Section):
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+
+
+class CashfreeSettings(_Section):
+    app_id: Annotated[str, Field(min_length=1, max_length=128)] = "commdesk-sandbox-app"
+    secret_key: SecretStr = SecretStr("insecure-development-cashfree-secret")
+    #: PG webhooks are signed with the client secret; set this only for a different (e.g. previous) key.
+    webhook_secret: SecretStr | None = None
+    base_url: Annotated[str, Field(pattern=r"^https?://")] = "http://127.0.0.1:8090/pg"
+    api_version: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] = "2025-01-01"
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
+
+
+class SecuritySettings(_Section):
+    jwt_secret: SecretStr = SecretStr("insecure-development-jwt-secret-change-me-0000")
+    #: base64 of 32 random bytes (AES-256-GCM).
+    payment_encryption_key: SecretStr = SecretStr(
+        base64.b64encode(b"insecure-development-aes-key-32b").decode()
+    )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret_is_long(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("payment_encryption_key")
+    @classmethod
+    def _encryption_key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
+        try:
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be base64") from None
+        if len(raw) != 32:
+            raise ValueError("must decode to exactly 32 bytes")
+        return value
+
+
+class SmtpSettings(_Section):
+    url: SecretStr = SecretStr("smtp://127.0.0.1:8025")
+
+
+class WorkerSettings(_Section):
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9101
+    outbox_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
+    #: The relay is woken by NOTIFY; this poll is only the safety net for a missed notification.
+    outbox_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+
+
+class Settings(_Section):
+    app: AppSettings = AppSettings()
+    web: WebSettings = WebSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    rabbitmq: RabbitMQSettings = RabbitMQSettings()
+    redis: RedisSettings = RedisSettings()
+    cashfree: CashfreeSettings = CashfreeSettings()
+    security: SecuritySettings = SecuritySettings()
+    smtp: SmtpSettings = SmtpSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+
+#: Environment variable -> (section, field). Also the list `.env.example` documents.
+VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
+    "APP_ENV": ("app", "env"),
+    "LOG_LEVEL": ("app", "log_level"),
+    "SERVICE_NAME": ("app", "service_name"),
+    "PROMETHEUS_ENABLED": ("app", "prometheus_enabled"),
+    "GRAFANA_ENABLED": ("app", "grafana_enabled"),
+    "SHUTDOWN_GRACE_SECONDS": ("app", "shutdown_grace_seconds"),
+    "HOST": ("web", "host"),
+    "PORT": ("web", "port"),
+    "MAX_BODY_BYTES": ("web", "max_body_bytes"),
+    "DATABASE_URL": ("postgres", "url"),
+    "DATABASE_POOL_MIN_SIZE": ("postgres", "pool_min_size"),
+    "DATABASE_POOL_MAX_SIZE": ("postgres", "pool_max_size"),
+    "DATABASE_COMMAND_TIMEOUT_SECONDS": ("postgres", "command_timeout_seconds"),
+    "RABBITMQ_URL": ("rabbitmq", "url"),
+    "RABBITMQ_PREFETCH": ("rabbitmq", "prefetch"),
+    "RETRY_DELAY_SCALE": ("rabbitmq", "retry_delay_scale"),
+    "RABBITMQ_PUBLISH_TIMEOUT_SECONDS": ("rabbitmq", "publish_timeout_seconds"),
+    "REDIS_URL": ("redis", "url"),
+    "CASHFREE_APP_ID": ("cashfree", "app_id"),
+    "CASHFREE_SECRET_KEY": ("cashfree", "secret_key"),
+    "CASHFREE_WEBHOOK_SECRET": ("cashfree", "webhook_secret"),
+    "CASHFREE_BASE_URL": ("cashfree", "base_url"),
+    "CASHFREE_API_VERSION": ("cashfree", "api_version"),
+    "CASHFREE_TIMEOUT_SECONDS": ("cashfree", "timeout_seconds"),
+    "JWT_SECRET": ("security", "jwt_secret"),
+    "PAYMENT_ENCRYPTION_KEY": ("security", "payment_encryption_key"),
+    "SMTP_URL": ("smtp", "url"),
+    "WORKER_METRICS_PORT": ("worker", "metrics_port"),
+    "OUTBOX_BATCH_SIZE": ("worker", "outbox_batch_size"),
+    "OUTBOX_POLL_SECONDS": ("worker", "outbox_poll_seconds"),
+}
+
+#: Variables whose value is a secret (or a URL that may embed a password): also read from NAME_FILE.
+SECRET_VARIABLES: Final[frozenset[str]] = frozenset(
+    {
+        "DATABASE_URL",
+        "RABBITMQ_URL",
+        "REDIS_URL",
+        "CASHFREE_SECRET_KEY",
+        "CASHFREE_WEBHOOK_SECRET",
+        "JWT_SECRET",
+        "PAYMENT_ENCRYPTION_KEY",
+        "SMTP_URL",
+    }
+)
+
+#: Secrets that production must set itself: the built-in development values are public.
+_REQUIRED_IN_PRODUCTION: Final = ("CASHFREE_SECRET_KEY", "JWT_SECRET", "PAYMENT_ENCRYPTION_KEY")
+
+
+class SettingsError(Exception):
+    """The configuration is invalid; the message names the variables and never their values."""
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build the settings from an environment mapping, or raise ``SettingsError``."""
+    sections: dict[str, dict[str, Any]] = {}
+    for variable, (section, field) in VARIABLES.items():
+        value = _read_variable(environ, variable)
+        if value is not None:
+            sections.setdefault(section, {})[field] = value
+    try:
+        settings = Settings.model_validate(sections)
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+    _refuse_development_secrets_in_production(settings, environ)
+    return settings
+
+
+def _read_variable(environ: Mapping[str, str], variable: str) -> str | None:
+    file_variable = f"{variable}_FILE"
+    if variable in SECRET_VARIABLES and environ.get(file_variable):
+        if environ.get(variable):
+            raise SettingsError(f"set either {variable} or {file_variable}, not both")
+        path = Path(environ[file_variable])
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise SettingsError(f"{file_variable}: cannot read {path} ({error.strerror})") from None
+    value = environ.get(variable)
+    return value if value not in (None, "") else None
+
+
+def _describe(error: ValidationError) -> str:
+    names = {location: variable for variable, location in VARIABLES.items()}
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = tuple(str(part) for part in item["loc"][:2])
+        variable = names.get(
+            (location[0], location[1]) if len(location) == 2 else ("", ""), ".".join(location)
+        )
+        problems.append(f"{variable}: {item['msg']}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
+def _refuse_development_secrets_in_production(settings: Settings, environ: Mapping[str, str]) -> None:
+    if settings.app.env is not AppEnv.PRODUCTION:
+        return
+    missing = [name for name in _REQUIRED_IN_PRODUCTION if _read_variable(environ, name) is None]
+    if missing:
+        raise SettingsError("invalid configuration: required in production: " + ", ".join(missing))

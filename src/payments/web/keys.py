@@ -1,0 +1,32 @@
+"""Typed keys for what the web app and its requests carry (STYLE §10: no untyped app state).
+
+The value types are imported for the type checker only: ``health`` and ``app`` import these keys,
+so importing them back at run time would make a cycle.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from payments.pipeline.metrics import Metrics
+    from payments.pipeline.settings import Settings
+    from payments.pipeline.tracing import TraceContext
+    from payments.web.health import HealthProbes
+
+#: The validated settings the app was built with.
+SETTINGS_KEY: Final[web.AppKey[Settings]] = web.AppKey("settings")
+#: Every metric of the service; the middleware observes request latency on it.
+METRICS_KEY: Final[web.AppKey[Metrics]] = web.AppKey("metrics")
+#: The registry ``/metrics`` exposes.
+REGISTRY_KEY: Final[web.AppKey[CollectorRegistry]] = web.AppKey("registry")
+#: The dependency checks behind ``/health/database``, ``/health/redis`` and ``/health/queues``.
+PROBES_KEY: Final[web.AppKey[HealthProbes]] = web.AppKey("probes")
+#: The installed package version, reported by ``/health``.
+VERSION_KEY: Final[web.AppKey[str]] = web.AppKey("version")
+#: The trace context of a request, set by the trace middleware.
+TRACE_KEY: Final[web.RequestKey[TraceContext]] = web.RequestKey("trace")
