@@ -9,11 +9,14 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+#: Long enough for a loaded CI machine, short enough that a broken test fails quickly.
+DEADLINE_SECONDS = 15.0
+
 
 async def eventually(
     probe: Callable[[], T | Awaitable[T]],
     *,
-    timeout: float = 10.0,
+    timeout: float = DEADLINE_SECONDS,
     interval: float = 0.01,
     what: str = "condition",
 ) -> T:

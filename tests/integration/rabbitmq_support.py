@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from payments.pipeline.topology import QueueSpec
-from tests.integration.polling import eventually
+from tests.waiting import eventually
 
 
 def unique(prefix: str) -> str:

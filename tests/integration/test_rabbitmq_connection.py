@@ -6,8 +6,8 @@ import pytest
 
 from payments.bridges.rabbitmq.connection import open_connection
 from payments.domain.errors import DependencyUnavailable
-from tests.integration.polling import eventually
 from tests.integration.rabbitmq_support import rabbitmqctl_json, unique, vhost_of
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from payments.bridges.rabbitmq.connection import open_connection
 from payments.bridges.rabbitmq.publisher import RabbitPublisher
 from payments.bridges.rabbitmq.topology import declare_topology
 from payments.pipeline.topology import EVENT_LOG_STREAM, ROUTING_KEYS, Exchange
-from tests.integration.polling import DEADLINE_SECONDS
 from tests.integration.rabbitmq_support import unique
+from tests.waiting import DEADLINE_SECONDS
 
 pytestmark = pytest.mark.integration
 

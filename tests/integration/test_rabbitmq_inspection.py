@@ -11,8 +11,8 @@ from payments.bridges.rabbitmq.connection import open_connection
 from payments.bridges.rabbitmq.inspection import QueueDepth, check_broker, queue_depths
 from payments.bridges.rabbitmq.publisher import RabbitPublisher
 from payments.domain.errors import DependencyUnavailable
-from tests.integration.polling import eventually
 from tests.integration.rabbitmq_support import unique
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

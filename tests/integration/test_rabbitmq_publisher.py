@@ -14,8 +14,8 @@ from payments.bridges.rabbitmq.publisher import RabbitPublisher, UnroutableMessa
 from payments.bridges.rabbitmq.topology import declare_topology
 from payments.domain.errors import DependencyUnavailable, Retry
 from payments.pipeline.topology import Exchange
-from tests.integration.polling import eventually
 from tests.integration.rabbitmq_support import get_one, unique
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

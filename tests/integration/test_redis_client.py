@@ -6,8 +6,8 @@ import pytest
 
 from payments.bridges.redis.client import check_redis, open_redis
 from payments.domain.errors import DependencyUnavailable
-from tests.integration.polling import eventually
 from tests.integration.redis_support import delete_prefixed, unique_prefix
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 
 from payments.bridges.redis.client import open_redis
 from payments.bridges.redis.lease import RedisLease
-from tests.integration.polling import eventually
 from tests.integration.redis_support import delete_prefixed, unique_prefix
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

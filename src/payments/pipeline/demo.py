@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -49,9 +50,17 @@ async def run_demo(settings: Settings, *, serve: bool) -> int:
     return 0 if ok else 1
 
 
+#: Where the demo's processes write their JSON logs (relative to the working directory).
+LOG_DIRECTORY = Path("var/demo")
+
+
 @asynccontextmanager
 async def _process(command: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "payments", command)
+    LOG_DIRECTORY.mkdir(parents=True, exist_ok=True)
+    with (LOG_DIRECTORY / f"{command}.log").open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "payments", command, stdout=log, stderr=asyncio.subprocess.STDOUT
+        )
     try:
         yield process
     finally:
@@ -69,7 +78,7 @@ async def _wait_healthy(url: str, processes: list[asyncio.subprocess.Process]) -
     async with aiohttp.ClientSession() as session:
         while asyncio.get_running_loop().time() < deadline:
             if any(process.returncode is not None for process in processes):
-                print("a process exited during start-up; see its log above", file=sys.stderr)
+                print(f"a process exited during start-up; see {LOG_DIRECTORY}/*.log", file=sys.stderr)
                 return False
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(url) as response:

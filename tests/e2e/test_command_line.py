@@ -1,0 +1,89 @@
+"""The ``payments`` command line as an operator runs it, against the real services."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+
+import asyncpg
+
+from payments.bridges.postgres.migrate import load_migrations
+
+
+async def payments(*arguments: str, env: dict[str, str], cwd=None) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "payments",
+        *arguments,
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=180)
+    return process.returncode or 0, output.decode()
+
+
+async def test_two_migrate_commands_at_once_both_succeed_and_apply_each_migration_once(scratch_dsn):
+    env = {"DATABASE_URL": scratch_dsn, "LOG_LEVEL": "WARNING"}
+
+    results = await asyncio.gather(
+        payments("migrate", "--create-database", env=env), payments("migrate", "--create-database", env=env)
+    )
+
+    assert [code for code, _ in results] == [0, 0], results
+    connection = await asyncpg.connect(scratch_dsn)
+    try:
+        versions = [
+            row["name"] for row in await connection.fetch("SELECT name FROM schema_migrations ORDER BY 1")
+        ]
+    finally:
+        await connection.close()
+    assert versions == [migration.name for migration in load_migrations()]
+    applied_counts = sorted(
+        output.count(",") + 1 if "applied 0" not in output else 0 for _, output in results
+    )
+    assert applied_counts == [0, len(versions)], "one run applied everything, the other nothing"
+
+
+async def test_topology_declared_twice_by_the_command_succeeds_both_times(amqp_url):
+    env = {"RABBITMQ_URL": amqp_url, "LOG_LEVEL": "WARNING"}
+
+    first = await payments("topology", env=env)
+    second = await payments("topology", env=env)
+
+    assert first == (0, "topology declared\n")
+    assert second == (0, "topology declared\n")
+
+
+async def test_a_missing_broker_stops_the_command_with_a_clear_message_and_no_password(migrated_dsn):
+    env = {"RABBITMQ_URL": "amqp://operator:hunter2-secret@127.0.0.1:1/", "LOG_LEVEL": "WARNING"}
+
+    code, output = await payments("topology", env=env)
+
+    assert code == 3
+    assert "cannot start" in output
+    assert "hunter2-secret" not in output
+
+
+async def test_the_demo_starts_the_stack_and_reports_every_check_passed(
+    scratch_dsn, amqp_url, redis_url, tmp_path, unused_tcp_port_factory
+):
+    env = {
+        "DATABASE_URL": scratch_dsn,
+        "RABBITMQ_URL": amqp_url,
+        "REDIS_URL": redis_url,
+        "PORT": str(unused_tcp_port_factory()),
+        "WORKER_METRICS_PORT": str(unused_tcp_port_factory()),
+    }
+
+    code, output = await payments("demo", env=env, cwd=tmp_path)
+
+    assert code == 0, output
+    assert "demo: all checks passed" in output
+    for route in ("/health ", "/health/database ", "/health/redis ", "/health/queues "):
+        assert f"GET {route}-> 200" in output
+    assert (tmp_path / "var" / "demo" / "worker.log").read_text().count('"worker started') == 1
