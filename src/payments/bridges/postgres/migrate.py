@@ -177,8 +177,10 @@ async def ensure_database(dsn: str) -> bool:
         quoted_name = await connection.fetchval(QUOTE_IDENTIFIER, name)
         try:
             await connection.execute(CREATE_DATABASE_TEMPLATE.format(quoted_name=quoted_name))
-        except asyncpg.DuplicateDatabaseError:
-            return False  # another process created it between our check and our CREATE
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            # Another process created it between our check and our CREATE. Two CREATEs racing on the
+            # catalogue surface as a unique violation on pg_database rather than "already exists".
+            return False
         return True
     finally:
         await connection.close()
