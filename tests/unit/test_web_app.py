@@ -264,3 +264,29 @@ async def test_no_response_reveals_the_server_software(client, path: str):
     server = response.headers.get("Server", "")
     assert "aiohttp" not in server.lower()
     assert "python" not in server.lower()
+
+
+
+def test_the_access_log_line_carries_the_request_ids_and_no_query_string(caplog):
+    from aiohttp.test_utils import make_mocked_request
+
+    from payments.web.access_log import AccessLogger
+
+    request = make_mocked_request("GET", "/health?email=someone@example.com")
+    response = web.Response(
+        headers={
+            "X-Request-Id": "req-42",
+            "X-Correlation-Id": "corr-7",
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        }
+    )
+    access = AccessLogger(logging.getLogger("aiohttp.access"), "")
+    with caplog.at_level("INFO", logger="aiohttp.access"):
+        access.log(request, response, 0.0123)
+
+    [line] = caplog.records
+    assert line.requestId == "req-42"
+    assert line.correlationId == "corr-7"
+    assert line.traceId == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert (line.path, line.status, line.durationSeconds) == ("/health", 200, 0.0123)
+    assert "someone@example.com" not in line.getMessage()

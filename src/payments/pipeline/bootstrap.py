@@ -47,6 +47,7 @@ from payments.pipeline.outbox_relay import OutboxRelay
 from payments.pipeline.settings import Settings, load_settings
 from payments.pipeline.topology import WORK_QUEUES
 from payments.pipeline.tracing import current_trace
+from payments.web.access_log import AccessLogger
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
 
@@ -236,7 +237,7 @@ async def run_topology(settings: Settings) -> None:
 
 @asynccontextmanager
 async def _serving(app: web.Application, host: str, port: int) -> AsyncIterator[None]:
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log_class=AccessLogger)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

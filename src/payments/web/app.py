@@ -1,8 +1,9 @@
 """The aiohttp application factory (DESIGN §7).
 
 ``create_app`` is called by the composition root with everything the routes need, already built;
-nothing here opens a connection or reads the environment. Each capability adds its routes through a
-``setup_*(app)`` function: list it in ``ROUTE_SETUPS``, or pass it in ``extra_setups``.
+nothing here opens a connection or reads the environment. ``ROUTE_SETUPS`` are the routes every
+process serves (health and metrics: workers serve them on their metrics port); the web process passes
+the API's ``setup_*(app)`` functions in ``extra_setups``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})
 
 
-#: Every capability's routes, in order. Later capabilities append their ``setup_*`` here.
+#: The routes every process serves; the API's routes come in as ``extra_setups``.
 ROUTE_SETUPS: Final[tuple[RouteSetup, ...]] = (setup_health, setup_metrics)
 
 

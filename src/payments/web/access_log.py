@@ -1,0 +1,31 @@
+"""One JSON access-log line per request, carrying the request's ids.
+
+aiohttp writes the access log after the middlewares have finished, when the request's trace context
+is no longer current, so the ids are read back from the response headers the trace middleware set.
+Only the path is logged, never the query string, which may carry personal data.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+
+class AccessLogger(AbstractAccessLogger):
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        traceparent = response.headers.get("traceparent", "")
+        self.logger.info(
+            "%s %s %d",
+            request.method,
+            request.path,
+            response.status,
+            extra={
+                "requestId": response.headers.get("X-Request-Id"),
+                "correlationId": response.headers.get("X-Correlation-Id"),
+                "traceId": traceparent.split("-")[1] if traceparent.count("-") == 3 else None,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "durationSeconds": round(time, 6),
+            },
+        )
