@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from payments.bridges.rabbitmq.connection import open_connection
 from payments.bridges.rabbitmq.publisher import RabbitPublisher
-from payments.bridges.rabbitmq.topology import declare_topology
 from payments.pipeline.topology import EVENT_LOG_STREAM, ROUTING_KEYS, Exchange
 from tests.integration.rabbitmq_support import unique
 from tests.waiting import DEADLINE_SECONDS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    async with open_connection(amqp_url, name="test-event-log") as connection:
-        await declare_topology(await connection.channel(), ())
-        yield connection
 
 
 async def _read_log_until(connection: AbstractRobustConnection, wanted: set[str]) -> dict[str, str]:

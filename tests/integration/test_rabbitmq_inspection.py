@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
@@ -15,17 +13,6 @@ from tests.integration.rabbitmq_support import unique
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    async with open_connection(amqp_url, name="test-inspection") as connection:
-        yield connection
-
-
-@pytest.fixture
-async def channel(connection: AbstractRobustConnection) -> AbstractChannel:
-    return await connection.channel()
 
 
 async def _ignore(message: AbstractIncomingMessage) -> None:

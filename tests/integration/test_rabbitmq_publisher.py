@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aio_pika
@@ -11,26 +10,12 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from payments.bridges.rabbitmq.connection import open_connection
 from payments.bridges.rabbitmq.publisher import RabbitPublisher, UnroutableMessage
-from payments.bridges.rabbitmq.topology import declare_topology
 from payments.domain.errors import DependencyUnavailable, Retry
 from payments.pipeline.topology import Exchange
 from tests.integration.rabbitmq_support import get_one, unique
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    async with open_connection(amqp_url, name="test-publisher") as connection:
-        yield connection
-
-
-@pytest.fixture
-async def channel(connection: AbstractRobustConnection) -> AbstractChannel:
-    channel = await connection.channel()
-    await declare_topology(channel, ())
-    return channel
 
 
 @pytest.fixture

@@ -7,26 +7,12 @@ from collections.abc import AsyncIterator
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
-from payments.bridges.rabbitmq.connection import open_connection
 from payments.bridges.rabbitmq.publisher import RabbitPublisher
-from payments.bridges.rabbitmq.topology import declare_queue, declare_topology
+from payments.bridges.rabbitmq.topology import declare_queue
 from payments.pipeline.topology import DELIVERY_LIMIT, RETRY_TIERS, QueueSpec
 from tests.integration.rabbitmq_support import get_one, spec_queues_deleted, unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    async with open_connection(amqp_url, name="test-retry") as connection:
-        yield connection
-
-
-@pytest.fixture
-async def channel(connection: AbstractRobustConnection) -> AbstractChannel:
-    channel = await connection.channel()
-    await declare_topology(channel, ())
-    return channel
 
 
 @pytest.fixture

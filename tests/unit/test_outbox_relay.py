@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
+from payments.bridges.postgres.outbox import OutboxBacklog, PendingEvent
 from payments.domain.errors import DependencyUnavailable
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.outbox_relay import OutboxRelay
@@ -17,42 +18,25 @@ from tests.fakes.broker import RecordingPublisher
 from tests.waiting import eventually
 
 
-@dataclass(frozen=True)
-class Row:
-    id: int
-    event_id: str
-    exchange: str
-    routing_key: str
-    body: bytes
-    headers: dict[str, str]
-    occurred_at: datetime
-
-
 @dataclass
 class Batch:
-    events: list[Row]
+    events: list[PendingEvent]
     marked: list[int] = field(default_factory=list)
 
     async def mark_published(self, ids) -> None:
         self.marked.extend(ids)
 
 
-@dataclass(frozen=True)
-class Backlog:
-    count: int
-    oldest_age_seconds: float
-
-
 class InMemoryRelayStore:
     def __init__(self) -> None:
-        self.rows: dict[int, Row] = {}
+        self.rows: dict[int, PendingEvent] = {}
         self.published: set[int] = set()
         self.wake = asyncio.Event()
 
     def add(self, n: int) -> None:
         for _ in range(n):
             row_id = len(self.rows) + 1
-            self.rows[row_id] = Row(
+            self.rows[row_id] = PendingEvent(
                 row_id,
                 f"evt-{row_id}",
                 "payment.exchange",
@@ -71,8 +55,8 @@ class InMemoryRelayStore:
         yield batch
         self.published.update(batch.marked)  # "commit"
 
-    async def backlog(self) -> Backlog:
-        return Backlog(len(self.rows) - len(self.published), 0.0)
+    async def backlog(self) -> OutboxBacklog:
+        return OutboxBacklog(len(self.rows) - len(self.published), 0.0)
 
     @asynccontextmanager
     async def notifications(self):

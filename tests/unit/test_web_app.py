@@ -266,7 +266,6 @@ async def test_no_response_reveals_the_server_software(client, path: str):
     assert "python" not in server.lower()
 
 
-
 def test_the_access_log_line_carries_the_request_ids_and_no_query_string(caplog):
     from aiohttp.test_utils import make_mocked_request
 
