@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 
@@ -54,10 +54,14 @@ async def run_demo(settings: Settings, *, serve: bool) -> int:
 LOG_DIRECTORY = Path("var/demo")
 
 
+def _open_log(command: str) -> BinaryIO:
+    LOG_DIRECTORY.mkdir(parents=True, exist_ok=True)
+    return (LOG_DIRECTORY / f"{command}.log").open("ab")
+
+
 @asynccontextmanager
 async def _process(command: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    LOG_DIRECTORY.mkdir(parents=True, exist_ok=True)
-    with (LOG_DIRECTORY / f"{command}.log").open("ab") as log:
+    with _open_log(command) as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "payments", command, stdout=log, stderr=asyncio.subprocess.STDOUT
         )
