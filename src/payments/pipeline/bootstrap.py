@@ -44,6 +44,7 @@ from payments.pipeline.context import AgentContext, UnitOfWorkFactory
 from payments.pipeline.logging import configure_logging, register_secret
 from payments.pipeline.metrics import Metrics
 from payments.pipeline.outbox_relay import OutboxRelay
+from payments.pipeline.publishing import Publisher, TracedPublisher
 from payments.pipeline.settings import Settings, load_settings
 from payments.pipeline.topology import WORK_QUEUES
 from payments.pipeline.tracing import current_trace
@@ -88,7 +89,7 @@ class Resources:
     pool: asyncpg.Pool
     redis: Redis
     amqp: AbstractRobustConnection
-    publisher: RabbitPublisher
+    publisher: Publisher
 
 
 @asynccontextmanager
@@ -119,7 +120,9 @@ async def open_resources(settings: Settings, *, process: str) -> AsyncIterator[R
             pool=pool,
             redis=redis,
             amqp=amqp,
-            publisher=RabbitPublisher(channel, timeout=settings.rabbitmq.publish_timeout_seconds),
+            publisher=TracedPublisher(
+                RabbitPublisher(channel, timeout=settings.rabbitmq.publish_timeout_seconds)
+            ),
         )
 
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
+from payments.pipeline.tracing import current_trace
+
 HeaderValue = str | int | float | bool | None
 
 
@@ -28,3 +30,44 @@ class Publisher(Protocol):
         Raises ``DependencyUnavailable`` when the broker is unreachable or refuses the message.
         """
         ...
+
+
+class TracedPublisher:
+    """Adds the current trace's ids to every message that does not carry its own.
+
+    Messages published from a request or an agent then continue that trace in their consumer. A
+    message that already has trace headers (a retried message keeps its original trace) is left as is.
+    """
+
+    def __init__(self, inner: Publisher) -> None:
+        self._inner = inner
+
+    async def publish(
+        self,
+        *,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        message_id: str,
+        headers: Mapping[str, HeaderValue] | None = None,
+        content_type: str = "application/json",
+        message_type: str | None = None,
+        timestamp: datetime | None = None,
+        expiration_seconds: float | None = None,
+    ) -> None:
+        merged: dict[str, HeaderValue] = dict(headers or {})
+        trace = current_trace()
+        if trace is not None:
+            for name, value in trace.to_message_headers().items():
+                merged.setdefault(name, value)
+        await self._inner.publish(
+            exchange=exchange,
+            routing_key=routing_key,
+            body=body,
+            message_id=message_id,
+            headers=merged,
+            content_type=content_type,
+            message_type=message_type,
+            timestamp=timestamp,
+            expiration_seconds=expiration_seconds,
+        )
