@@ -7,12 +7,16 @@ decision for the runtime, not only a description:
     PaymentsError
     ├── Retry(defer=...)          transient trouble; try again later (retry tiers)
     │   ├── DependencyUnavailable   a database, broker, cache or gateway did not answer
+    │   │   ├── GatewayRateLimited      the gateway asked us to slow down (defer = its wait)
+    │   │   └── GatewayAuthenticationFailed  the gateway refused our credentials (an operator must act)
     │   └── ConcurrentTransition    someone else changed the row first; re-read and decide again
     ├── Reject(reason=...)        poison input; retrying cannot help (straight to the dead-letter queue)
     │   ├── InvalidPayload          a message or body that does not parse or validate
-    │   └── IllegalTransition       a state change the transition table does not allow
+    │   ├── IllegalTransition       a state change the transition table does not allow
+    │   └── GatewayRejected         the gateway refused the request as invalid (its code is kept)
     ├── NotFound                  the thing asked for does not exist (or is not yours)
     ├── Conflict                  the request collides with the current state
+    │   └── GatewayConflict         the gateway holds a different resource under our id
     ├── ValidationFailed          the input breaks a business rule
     ├── Unauthenticated           no valid credentials
     └── Forbidden                 valid credentials, not allowed
@@ -83,6 +87,29 @@ class IllegalTransition(Reject):
     code = "illegal_transition"
 
 
+class GatewayRateLimited(DependencyUnavailable):
+    """The payment gateway is rate limiting us."""
+
+    code = "gateway_rate_limited"
+
+
+class GatewayAuthenticationFailed(DependencyUnavailable):
+    """The payment gateway refused our credentials."""
+
+    code = "gateway_authentication_failed"
+
+
+class GatewayRejected(Reject):
+    """The payment gateway refused the request."""
+
+    code = "gateway_rejected"
+
+    def __init__(self, message: str | None = None, *, gateway_code: str | None = None) -> None:
+        super().__init__(message, reason="gateway_rejected")
+        #: The gateway's own error code (e.g. Cashfree's ``order_amount_invalid``), for support and logs.
+        self.gateway_code = gateway_code
+
+
 class NotFound(PaymentsError):
     """Not found."""
 
@@ -93,6 +120,12 @@ class Conflict(PaymentsError):
     """The request conflicts with the current state."""
 
     code = "conflict"
+
+
+class GatewayConflict(Conflict):
+    """The payment gateway already holds a different resource under this id."""
+
+    code = "gateway_conflict"
 
 
 class ValidationFailed(PaymentsError):

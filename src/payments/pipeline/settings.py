@@ -79,6 +79,23 @@ class CashfreeSettings(_Section):
     base_url: Annotated[str, Field(pattern=r"^https?://")] = "http://127.0.0.1:8090/pg"
     api_version: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] = "2025-01-01"
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
+    #: Retries of one API call after a network error, 5xx or 429 (so up to 1 + this many tries).
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    #: Webhooks whose x-webhook-timestamp is further than this from our clock are refused (replay guard).
+    webhook_tolerance_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
+
+
+class SandboxSettings(_Section):
+    """The local Cashfree simulator (`payments sandbox`); it signs with ``CASHFREE_SECRET_KEY``."""
+
+    host: Annotated[str, Field(min_length=1, max_length=255)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8090
+    #: Where webhooks go when an order has no ``order_meta.notify_url``.
+    webhook_url: Annotated[str, Field(pattern=r"^https?://")] = "http://127.0.0.1:8080/api/v1/webhooks/cashfree"
+    #: Sandbox time runs this many times faster than real time (webhook retries, settlements, expiry).
+    clock_speed: Annotated[float, Field(gt=0, le=1_000_000)] = 1.0
+    #: Sandbox seconds between Order Pay with a test instrument and the attempt's outcome.
+    attempt_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 0.0
 
 
 class SecuritySettings(_Section):
@@ -128,6 +145,7 @@ class Settings(_Section):
     security: SecuritySettings = SecuritySettings()
     smtp: SmtpSettings = SmtpSettings()
     worker: WorkerSettings = WorkerSettings()
+    sandbox: SandboxSettings = SandboxSettings()
 
 
 #: Environment variable -> (section, field). Also the list `.env.example` documents.
@@ -156,6 +174,13 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "CASHFREE_BASE_URL": ("cashfree", "base_url"),
     "CASHFREE_API_VERSION": ("cashfree", "api_version"),
     "CASHFREE_TIMEOUT_SECONDS": ("cashfree", "timeout_seconds"),
+    "CASHFREE_MAX_RETRIES": ("cashfree", "max_retries"),
+    "CASHFREE_WEBHOOK_TOLERANCE_SECONDS": ("cashfree", "webhook_tolerance_seconds"),
+    "SANDBOX_HOST": ("sandbox", "host"),
+    "SANDBOX_PORT": ("sandbox", "port"),
+    "SANDBOX_WEBHOOK_URL": ("sandbox", "webhook_url"),
+    "SANDBOX_CLOCK_SPEED": ("sandbox", "clock_speed"),
+    "SANDBOX_ATTEMPT_DELAY_SECONDS": ("sandbox", "attempt_delay_seconds"),
     "JWT_SECRET": ("security", "jwt_secret"),
     "PAYMENT_ENCRYPTION_KEY": ("security", "payment_encryption_key"),
     "SMTP_URL": ("smtp", "url"),
