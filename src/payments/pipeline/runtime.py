@@ -71,8 +71,13 @@ class FailureRouter:
         )
         try:
             await self._republish(message, error, decision)
-        except DependencyUnavailable:
-            logger.error("could not move a failed message; returning it to %s", self._queue.name)
+        except Exception as publish_error:
+            # Whatever went wrong, the message must not be lost: hand it back to its queue.
+            logger.error(
+                "could not move a failed message; returning it to %s",
+                self._queue.name,
+                exc_info=not isinstance(publish_error, DependencyUnavailable),
+            )
             await message.requeue()
             return decision
         await message.ack()
