@@ -91,7 +91,9 @@ class SandboxSettings(_Section):
     host: Annotated[str, Field(min_length=1, max_length=255)] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8090
     #: Where webhooks go when an order has no ``order_meta.notify_url``.
-    webhook_url: Annotated[str, Field(pattern=r"^https?://")] = "http://127.0.0.1:8080/api/v1/webhooks/cashfree"
+    webhook_url: Annotated[str, Field(pattern=r"^https?://")] = (
+        "http://127.0.0.1:8080/api/v1/webhooks/cashfree"
+    )
     #: Sandbox time runs this many times faster than real time (webhook retries, settlements, expiry).
     clock_speed: Annotated[float, Field(gt=0, le=1_000_000)] = 1.0
     #: Sandbox seconds between Order Pay with a test instrument and the attempt's outcome.

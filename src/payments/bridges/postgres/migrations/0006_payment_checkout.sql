@@ -1,0 +1,17 @@
+-- What a payment needs for checkout and expiry, beyond the requirement's columns.
+
+ALTER TABLE payments
+    -- Cashfree's payment_session_id: the customer's checkout opens the order with it.
+    ADD COLUMN payment_session_id       text,
+    -- When the gateway order stops accepting attempts; the expiry job looks here.
+    ADD COLUMN order_expires_at         timestamptz,
+    ADD COLUMN description              text,
+    ADD COLUMN return_url               text,
+    -- The customer's name is personal data too: encrypted like email and phone.
+    ADD COLUMN customer_name_ciphertext bytea,
+    ADD CONSTRAINT payments_description_length CHECK (char_length(description) <= 500),
+    ADD CONSTRAINT payments_return_url_length CHECK (char_length(return_url) <= 250);
+
+-- The expiry job: unpaid payments whose order expired, oldest first.
+CREATE INDEX payments_unpaid_expiry_idx ON payments (order_expires_at)
+    WHERE status IN ('CREATED', 'PENDING', 'FAILED');
