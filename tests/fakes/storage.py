@@ -25,7 +25,9 @@ from payments.domain.audit.model import AuditEntry, ChainVerification
 from payments.domain.audit.repository import AuditLog
 from payments.domain.errors import Conflict
 from payments.domain.events import Inbox, Outbox, OutgoingEvent
+from payments.domain.payment.repository import PaymentRepository
 from payments.pipeline.topology import exchange_for
+from tests.fakes.payments import InMemoryPaymentRepository, PaymentTables
 
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -62,6 +64,7 @@ class InMemoryStore:
         self.audit_ids = itertools.count(1)
         #: Stands in for the advisory lock that keeps the audit chain linear.
         self.audit_chain_lock = asyncio.Lock()
+        self.payment_tables = PaymentTables()
 
     def unit_of_work(
         self, *, headers: Mapping[str, str] = NO_HEADERS
@@ -191,19 +194,22 @@ class InMemoryUnitOfWork:
         self._inbox = InMemoryInbox(store)
         self._outbox = InMemoryOutbox(store, default_headers=headers)
         self._audit = InMemoryAuditLog(store)
-        # Typed as the Protocols, as PgUnitOfWork is, so this is a ``UnitOfWork`` for mypy.
+        self._payments = InMemoryPaymentRepository(store.payment_tables)
         self.inbox: Inbox = self._inbox
         self.outbox: Outbox = self._outbox
         self.audit: AuditLog = self._audit
+        self.payments: PaymentRepository = self._payments
 
     def commit(self) -> None:
         # Synchronous, so no other task can see half of it.
         self._inbox.commit()
         self._outbox.commit()
         self._audit.commit()
+        self._payments.commit()
 
     def release(self) -> None:
         self._audit.release()
+        self._payments.release()
 
 
 @asynccontextmanager

@@ -49,7 +49,7 @@ async def record(resources, *, commit: bool, run: str) -> str:
         event_id=event_id, routing_key=ROUTING_KEY, payload={"run": run}, occurred_at=datetime.now(UTC)
     )
     try:
-        async with bootstrap.unit_of_work_factory(resources.pool)() as uow:
+        async with bootstrap.unit_of_work_factory(resources)() as uow:
             await uow.outbox.add(event)
             if not commit:
                 raise RolledBack

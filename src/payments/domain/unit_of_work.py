@@ -6,15 +6,24 @@ from typing import Protocol
 
 from payments.domain.audit.repository import AuditLog
 from payments.domain.events import Inbox, Outbox
+from payments.domain.payment.repository import PaymentRepository
 
 
 class UnitOfWork(Protocol):
     """One database transaction: its repositories, inbox, outbox and audit log share it.
 
     Used as ``async with uow_factory() as uow: ...``: leaving the block normally commits, an exception
-    rolls back. Later capabilities add their repositories here.
+    rolls back. Each capability adds its repository here.
     """
 
-    inbox: Inbox
-    outbox: Outbox
-    audit: AuditLog
+    @property
+    def inbox(self) -> Inbox: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def payments(self) -> PaymentRepository: ...

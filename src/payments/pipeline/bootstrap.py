@@ -9,6 +9,7 @@ closes them in reverse order.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import signal
 import socket
@@ -26,6 +27,7 @@ from redis.asyncio import Redis
 
 from payments.bridges.postgres.migrate import ensure_database, migrate
 from payments.bridges.postgres.outbox import PgOutboxRelayStore
+from payments.bridges.postgres.pii import PiiCipher
 from payments.bridges.postgres.pool import check_database, open_pool
 from payments.bridges.postgres.unit_of_work import pg_unit_of_work
 from payments.bridges.rabbitmq.connection import open_connection
@@ -90,6 +92,7 @@ class Resources:
     redis: Redis
     amqp: AbstractRobustConnection
     publisher: Publisher
+    cipher: PiiCipher
 
 
 @asynccontextmanager
@@ -123,22 +126,28 @@ async def open_resources(settings: Settings, *, process: str) -> AsyncIterator[R
             publisher=TracedPublisher(
                 RabbitPublisher(channel, timeout=settings.rabbitmq.publish_timeout_seconds)
             ),
+            cipher=personal_data_cipher(settings),
         )
 
 
-def unit_of_work_factory(pool: asyncpg.Pool) -> UnitOfWorkFactory:
+def personal_data_cipher(settings: Settings) -> PiiCipher:
+    return PiiCipher(base64.b64decode(settings.security.payment_encryption_key.get_secret_value()))
+
+
+def unit_of_work_factory(resources: Resources) -> UnitOfWorkFactory:
     """Transactions whose outbox events carry the trace of the code that opened them."""
 
     def open_unit_of_work() -> AbstractAsyncContextManager[UnitOfWork]:
         trace = current_trace()
-        return pg_unit_of_work(pool, headers=trace.to_message_headers() if trace else {})
+        headers = trace.to_message_headers() if trace else {}
+        return pg_unit_of_work(resources.pool, headers=headers, cipher=resources.cipher)
 
     return open_unit_of_work
 
 
 def agent_context(resources: Resources) -> AgentContext:
     return AgentContext(
-        unit_of_work=unit_of_work_factory(resources.pool),
+        unit_of_work=unit_of_work_factory(resources),
         clock=SystemClock(),
         metrics=resources.metrics,
         settings=resources.settings,

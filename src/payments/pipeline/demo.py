@@ -115,7 +115,7 @@ async def _send_event_through_outbox(settings: Settings) -> bool:
     """Commit one event to the outbox and wait until the worker's relay has published it."""
     event_id = f"demo-{uuid.uuid4().hex}"
     async with bootstrap.open_resources(settings, process="demo") as resources:
-        async with bootstrap.unit_of_work_factory(resources.pool)() as uow:
+        async with bootstrap.unit_of_work_factory(resources)() as uow:
             await uow.outbox.add(
                 OutgoingEvent(
                     event_id=event_id,

@@ -12,10 +12,10 @@ import asyncpg
 from payments.bridges.postgres.audit import PgAuditLog
 from payments.bridges.postgres.inbox import PgInbox
 from payments.bridges.postgres.outbox import PgOutbox
+from payments.bridges.postgres.payments import PgPaymentRepository
+from payments.bridges.postgres.pii import PiiCipher
 from payments.bridges.postgres.pool import Connection
 from payments.bridges.postgres.transaction import pooled_transaction, unavailable_if_connection_lost
-from payments.domain.audit.repository import AuditLog
-from payments.domain.events import Inbox, Outbox
 
 #: No extra message headers unless the caller passes its trace ids.
 NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
@@ -26,19 +26,25 @@ ACQUIRE_TIMEOUT_SECONDS: Final = 10.0
 
 
 class PgUnitOfWork:
-    """One transaction; everything reached through it commits or rolls back together.
+    """One transaction; everything reached through it commits or rolls back together."""
 
-    The attributes are annotated with the domain Protocols, not ``PgInbox`` and friends: the
-    ``UnitOfWork`` Protocol declares them as plain (settable) attributes, which mypy compares
-    invariantly, and agents receive this object as a ``UnitOfWork``.
-    """
-
-    def __init__(self, connection: Connection, *, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, connection: Connection, *, headers: Mapping[str, str], cipher: PiiCipher | None
+    ) -> None:
         #: For repositories that later capabilities add; they must not commit or roll back themselves.
-        self.connection: Connection = connection
-        self.inbox: Inbox = PgInbox(connection)
-        self.outbox: Outbox = PgOutbox(connection, default_headers=headers)
-        self.audit: AuditLog = PgAuditLog(connection)
+        self.connection = connection
+        self.inbox = PgInbox(connection)
+        self.outbox = PgOutbox(connection, default_headers=headers)
+        self.audit = PgAuditLog(connection)
+        self._cipher = cipher
+
+    @property
+    def payments(self) -> PgPaymentRepository:
+        # Payments hold personal data, so their repository needs the cipher; units of work opened
+        # without one (maintenance, tests of other tables) simply cannot reach it.
+        if self._cipher is None:
+            raise RuntimeError("this unit of work was opened without a personal-data cipher")
+        return PgPaymentRepository(self.connection, self._cipher)
 
 
 @asynccontextmanager
@@ -46,6 +52,7 @@ async def pg_unit_of_work(
     pool: asyncpg.Pool[asyncpg.Record],
     *,
     headers: Mapping[str, str] = NO_HEADERS,
+    cipher: PiiCipher | None = None,
     acquire_timeout: float = ACQUIRE_TIMEOUT_SECONDS,
 ) -> AsyncIterator[PgUnitOfWork]:
     """Acquire a connection, BEGIN, yield the unit of work; COMMIT on normal exit, ROLLBACK on error.
@@ -58,4 +65,4 @@ async def pg_unit_of_work(
         # Other bridges translate their own socket errors, so a raw OSError or TimeoutError escaping
         # this block came from this connection (a statement timeout, a reset).
         with unavailable_if_connection_lost("query", connection):
-            yield PgUnitOfWork(connection, headers=headers)
+            yield PgUnitOfWork(connection, headers=headers, cipher=cipher)

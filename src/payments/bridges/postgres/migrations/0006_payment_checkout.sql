@@ -15,3 +15,17 @@ ALTER TABLE payments
 -- The expiry job: unpaid payments whose order expired, oldest first.
 CREATE INDEX payments_unpaid_expiry_idx ON payments (order_expires_at)
     WHERE status IN ('CREATED', 'PENDING', 'FAILED');
+
+-- A gateway may report an attempt status we do not know yet; we keep it as UNKNOWN, never guess.
+ALTER TABLE transactions DROP CONSTRAINT transactions_status_known;
+ALTER TABLE transactions ADD CONSTRAINT transactions_status_known CHECK (status IN (
+    'SUCCESS', 'NOT_ATTEMPTED', 'FAILED', 'USER_DROPPED', 'VOID', 'CANCELLED', 'PENDING', 'UNKNOWN'
+));
+-- The attempt's own fields that the payment needs back (method, error, times).
+ALTER TABLE transactions
+    ADD COLUMN payment_method text,
+    ADD COLUMN error_code     text,
+    ADD COLUMN error_reason   text,
+    ADD COLUMN message        text,
+    ADD COLUMN started_at     timestamptz,
+    ADD COLUMN completed_at   timestamptz;
