@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from payments.domain.audit.repository import AuditLog
@@ -27,3 +29,7 @@ class UnitOfWork(Protocol):
 
     @property
     def payments(self) -> PaymentRepository: ...
+
+
+#: Opens one unit of work (``async with factory() as uow``).
+UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]

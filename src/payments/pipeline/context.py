@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from payments.domain.clock import Clock
-from payments.domain.unit_of_work import UnitOfWork
+from payments.domain.unit_of_work import UnitOfWorkFactory
 from payments.pipeline.metrics import Metrics
 from payments.pipeline.settings import Settings
 
-UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+__all__ = ["AgentContext", "UnitOfWorkFactory"]
 
 
 @dataclass(frozen=True, kw_only=True)

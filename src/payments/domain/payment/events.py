@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Final
 
 from payments.domain.events import OutgoingEvent
 from payments.domain.payment.model import Payment
+from payments.domain.payment.states import PaymentState
 
 #: Bumped when a payload changes incompatibly; consumers read it before anything else.
 SCHEMA_VERSION: Final = 1
@@ -90,11 +91,13 @@ class PaymentFailed(PaymentEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentCancelled(PaymentEvent):
+    """Closed unpaid: cancelled by us, or expired (``reason`` tells which)."""
+
     routing_keys = ("payment.cancelled",)
-    reason: str = "cancelled"
 
     def details(self) -> Mapping[str, Any]:
-        return {"reason": self.reason}
+        expired = self.payment.status is PaymentState.EXPIRED
+        return {"reason": "expired" if expired else "cancelled", "failureReason": self.payment.failure_reason}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,50 @@
+"""What callers ask of the payment service (imperative names; STYLE §14)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from payments.domain.money import Money
+from payments.domain.payment.model import CustomerDetails
+
+
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """Who asked, from where, under which request: what every audit row records."""
+
+    actor_id: str | None
+    ip_address: str | None = None
+    user_agent: str | None = None
+    trace_id: str
+    request_id: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreatePayment:
+    """Open a payment; the ids are derived from the caller's idempotency key, so a retry is harmless."""
+
+    payment_id: str
+    order_id: str
+    user_id: str
+    amount: Money
+    customer: CustomerDetails
+    description: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    return_url: str | None = None
+    #: Where the gateway sends webhooks for this order.
+    notify_url: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    actor: Actor
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyPayment:
+    """Ask the gateway what happened and settle our state from its answer."""
+
+    payment_id: str | None = None
+    order_id: str | None = None
+    actor: Actor

@@ -1,0 +1,282 @@
+"""The payment service: create, verify and expire payments, with the gateway as the source of truth.
+
+Every change goes through ``_apply``: one transaction that re-reads the payment under a row lock,
+moves it through the transition table, saves it with the SQL guard, records the gateway attempts,
+and writes the audit row and the outgoing events. Gateway calls for one payment are serialised by
+``PaymentLocks``; the guarded UPDATE keeps the payment right even if a lock expires mid-call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Final
+
+from payments.domain.audit.model import AuditEntry
+from payments.domain.clock import Clock
+from payments.domain.errors import GatewayRejected, NotFound, ValidationFailed
+from payments.domain.events import OutgoingEvent
+from payments.domain.gateway import Customer, GatewayAttempt, GatewayOrder, OrderRequest, PaymentGateway
+from payments.domain.locks import PaymentLocks
+from payments.domain.payment.commands import Actor, CreatePayment, VerifyPayment
+from payments.domain.payment.decisions import AmountMismatch, Decision, check_integrity, decide
+from payments.domain.payment.events import (
+    PaymentCancelled,
+    PaymentCreated,
+    PaymentEvent,
+    PaymentFailed,
+    PaymentProcessing,
+    PaymentSettled,
+    PaymentSucceeded,
+)
+from payments.domain.payment.model import Payment
+from payments.domain.payment.states import PAYMENT_TRANSITIONS, PaymentState, PaymentTrigger
+from payments.domain.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+#: The actor of changes nobody asked for directly (the expiry job, reconciliation).
+SYSTEM = Actor(actor_id="system", trace_id="0" * 32, request_id="system")
+_UNPAID: Final = frozenset({PaymentState.CREATED, PaymentState.PENDING, PaymentState.FAILED})
+#: Cashfree (and most gateways) want a short alphanumeric customer id; ours may be anything.
+_CUSTOMER_ID: Final = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class PaymentService:
+    def __init__(
+        self, *, unit_of_work: UnitOfWorkFactory, gateway: PaymentGateway, locks: PaymentLocks, clock: Clock
+    ) -> None:
+        self._uow = unit_of_work
+        self._gateway = gateway
+        self._locks = locks
+        self._clock = clock
+
+    async def create(self, command: CreatePayment) -> Payment:
+        """Record the payment (once), then open its gateway order (once). Safe to repeat."""
+        payment = await self._record(command)
+        if payment.status is PaymentState.CREATED:
+            payment = await self._open_order(payment, command)
+        return payment
+
+    async def verify(self, command: VerifyPayment) -> Payment:
+        """Settle the payment's state from what the gateway says about its order and attempts."""
+        payment = await self.find(command.actor, payment_id=command.payment_id, order_id=command.order_id)
+        return await self.reconcile(payment, command.actor)
+
+    async def find(
+        self, actor: Actor, *, payment_id: str | None = None, order_id: str | None = None
+    ) -> Payment:
+        """A payment its owner (or an admin) may see; to anyone else it does not exist (``NotFound``)."""
+        if not (payment_id or order_id):
+            raise ValidationFailed("give a paymentId or an orderId")
+        async with self._uow() as uow:
+            if payment_id:
+                payment = await uow.payments.get(payment_id)
+            else:
+                payment = await uow.payments.get_by_order_id(order_id or "")
+        if not actor.is_admin and payment.user_id != actor.actor_id:
+            raise NotFound(f"payment {payment_id or order_id} not found")
+        return payment
+
+    async def reconcile(self, payment: Payment, actor: Actor) -> Payment:
+        """Ask the gateway and apply what it says (a late success always wins)."""
+        if payment.status is PaymentState.CREATED:
+            return payment  # no gateway order yet: nothing to ask
+        async with self._locks.hold(payment.payment_id):
+            order = await self._gateway.get_order(payment.order_id)
+            attempts = await self._gateway.list_attempts(payment.order_id)
+            try:
+                check_integrity(payment, order, attempts)
+            except AmountMismatch as mismatch:
+                await self._record_mismatch(payment, order, mismatch, actor)
+                raise
+            return await self._apply(payment, decide(payment, order, attempts), actor, attempts=attempts)
+
+    async def expire_due(self, *, limit: int) -> int:
+        """Expire unpaid payments whose order expired, after asking the gateway; how many expired."""
+        async with self._uow() as uow:
+            due = await uow.payments.due_for_expiry(now=self._clock.now(), limit=limit)
+        expired = 0
+        for payment in due:
+            current = await self.reconcile(payment, SYSTEM)
+            if current.status in _UNPAID:
+                current = await self._apply(current, Decision(PaymentTrigger.EXPIRE, {}), SYSTEM)
+            expired += current.status is PaymentState.EXPIRED
+        return expired
+
+    async def _record(self, command: CreatePayment) -> Payment:
+        now = self._clock.now()
+        new = Payment(
+            payment_id=command.payment_id,
+            order_id=command.order_id,
+            user_id=command.user_id,
+            amount=command.amount,
+            status=PaymentState.CREATED,
+            customer=command.customer,
+            gateway=self._gateway.name,
+            description=command.description,
+            metadata=command.metadata,
+            return_url=command.return_url,
+            idempotency_key=command.idempotency_key,
+            request_hash=command.request_hash,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self._uow() as uow:
+            if not await uow.payments.add(new):
+                return await uow.payments.get(command.payment_id)
+            await uow.audit.append(_audit(command.actor, "payment.created", None, new, now))
+            await _publish(uow, PaymentCreated(event_id=event_id(new), payment=new, occurred_at=now))
+        return new
+
+    async def _open_order(self, payment: Payment, command: CreatePayment) -> Payment:
+        async with self._locks.hold(payment.payment_id):
+            async with self._uow() as uow:
+                payment = await uow.payments.get(payment.payment_id)
+            if payment.status is not PaymentState.CREATED:
+                return payment  # another worker opened it while we waited for the lock
+            try:
+                order = await self._gateway.create_order(_order_request(payment, command))
+            except GatewayRejected as rejected:
+                reason = f"gateway rejected the order: {rejected.gateway_code or rejected.message}"
+                await self._apply(
+                    payment, Decision(PaymentTrigger.CANCEL, {"failure_reason": reason}), command.actor
+                )
+                raise
+            if order.amount != payment.amount:
+                mismatch = AmountMismatch(f"gateway opened {order.order_id} for {order.amount}")
+                await self._record_mismatch(payment, order, mismatch, command.actor)
+                raise mismatch
+            return await self._apply(payment, Decision(PaymentTrigger.OPEN, _opened(order)), command.actor)
+
+    async def _apply(
+        self, payment: Payment, decision: Decision, actor: Actor, *, attempts: Sequence[GatewayAttempt] = ()
+    ) -> Payment:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            current = await uow.payments.get(payment.payment_id, for_update=True)
+            for attempt in attempts:
+                await uow.payments.record_attempt(current.payment_id, attempt, now=now)
+            trigger = decision.trigger
+            if trigger is None or (current.status, trigger) not in PAYMENT_TRANSITIONS:
+                return current  # nothing to do, or someone already did it
+            after = current.moved(trigger, now=now, **decision.changes)
+            await uow.payments.save(current, after, trigger)
+            await uow.audit.append(_audit(actor, f"payment.{trigger.value}", current, after, now))
+            event = _event_for(trigger, after, now)
+            if event is not None:
+                await _publish(uow, event)
+        return after
+
+    async def _record_mismatch(
+        self, payment: Payment, order: GatewayOrder, mismatch: AmountMismatch, actor: Actor
+    ) -> None:
+        now = self._clock.now()
+        theirs = {
+            "orderId": order.order_id,
+            "amount": str(order.amount.amount),
+            "currency": order.amount.currency,
+        }
+        async with self._uow() as uow:
+            await uow.audit.append(
+                _audit(actor, "payment.verify_mismatch", payment, payment, now, extra={"gateway": theirs})
+            )
+            await uow.outbox.add(
+                OutgoingEvent(
+                    event_id=f"alert_{payment.payment_id}_{now.timestamp():.6f}",
+                    routing_key="email.admin.alert",
+                    payload={
+                        "alert": "payment_amount_mismatch",
+                        "paymentId": payment.payment_id,
+                        "ours": payment.snapshot(),
+                        "gateway": theirs,
+                        "message": mismatch.message,
+                        "occurredAt": now.isoformat(),
+                    },
+                    occurred_at=now,
+                )
+            )
+
+
+def event_id(payment: Payment) -> str:
+    """One id per version of a payment: a retried transaction can never emit a second, different event."""
+    return f"evt_{payment.payment_id}_v{payment.version}"
+
+
+#: The event each transition publishes; opening an order is internal, refunds publish their own.
+_EVENT_TYPES: Final[Mapping[PaymentTrigger, type[PaymentEvent]]] = {
+    PaymentTrigger.AUTHORIZE: PaymentProcessing,
+    PaymentTrigger.PROCESS: PaymentProcessing,
+    PaymentTrigger.SUCCEED: PaymentSucceeded,
+    PaymentTrigger.FAIL: PaymentFailed,
+    PaymentTrigger.CANCEL: PaymentCancelled,
+    PaymentTrigger.EXPIRE: PaymentCancelled,
+    PaymentTrigger.SETTLE: PaymentSettled,
+}
+
+
+def _event_for(trigger: PaymentTrigger, payment: Payment, now: datetime) -> PaymentEvent | None:
+    kind = _EVENT_TYPES.get(trigger)
+    return None if kind is None else kind(event_id=event_id(payment), payment=payment, occurred_at=now)
+
+
+async def _publish(uow: UnitOfWork, event: PaymentEvent) -> None:
+    for message in event.outgoing():
+        await uow.outbox.add(message)
+
+
+def _opened(order: GatewayOrder) -> dict[str, object]:
+    return {
+        "gateway_order_id": order.gateway_order_id,
+        "session_id": order.session_id,
+        "order_expires_at": order.expires_at,
+    }
+
+
+def _order_request(payment: Payment, command: CreatePayment) -> OrderRequest:
+    return OrderRequest(
+        order_id=payment.order_id,
+        amount=payment.amount,
+        customer=Customer(
+            customer_id=gateway_customer_id(payment.user_id),
+            phone=payment.customer.phone,
+            email=payment.customer.email,
+            name=payment.customer.name,
+        ),
+        return_url=payment.return_url,
+        notify_url=command.notify_url,
+        note=payment.description,
+        tags={"paymentId": payment.payment_id},
+    )
+
+
+def gateway_customer_id(user_id: str) -> str:
+    """A customer id the gateway accepts (3 to 50 of [A-Za-z0-9_-]), stable per user."""
+    cleaned = _CUSTOMER_ID.sub("_", user_id)
+    if 3 <= len(cleaned) <= 50 and cleaned == user_id:
+        return cleaned
+    return "u_" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
+
+
+def _audit(
+    actor: Actor,
+    action: str,
+    before: Payment | None,
+    after: Payment,
+    now: datetime,
+    *,
+    extra: dict[str, object] | None = None,
+) -> AuditEntry:
+    return AuditEntry(
+        actor_id=actor.actor_id,
+        action=action,
+        resource_type="payment",
+        resource_id=after.payment_id,
+        before_state=before.snapshot() if before else None,
+        after_state={**after.snapshot(), **(extra or {})},
+        ip_address=actor.ip_address,
+        user_agent=actor.user_agent,
+        trace_id=actor.trace_id,
+        request_id=actor.request_id,
+        created_at=now,
+    )
