@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from decimal import Decimal
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -49,6 +50,32 @@ class WebSettings(_Section):
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     #: Upper bound for any request body; the webhook route has its own, smaller limit.
     max_body_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 1_048_576
+    #: How the outside world reaches this service (Cashfree's notify_url is built from it).
+    public_base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?$")] = "http://127.0.0.1:8080"
+    #: How long a write waits for its agent's reply before answering 202 with a status URL.
+    command_reply_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+
+class PaymentSettings(_Section):
+    #: The largest amount one payment may ask for, in the currency's major unit.
+    max_amount: Annotated[Decimal, Field(gt=0, le=Decimal("100000000"))] = Decimal("500000")
+    #: Currencies a payment may be in (Cashfree enables INR by default).
+    currencies: frozenset[str] = frozenset({"INR"})
+    #: Size bound of a payment's metadata object, as JSON.
+    max_metadata_bytes: Annotated[int, Field(ge=0, le=65_536)] = 4096
+    #: How long an Idempotency-Key and its stored response are kept.
+    idempotency_ttl_seconds: Annotated[int, Field(ge=60, le=604_800)] = 86_400
+    #: How long one gateway call may hold ``lock:payment:{id}``; must exceed a call with its retries.
+    lock_ttl_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
+    #: How long a caller queues for that lock before it is told to retry.
+    lock_wait_seconds: Annotated[float, Field(ge=0, le=120)] = 15.0
+
+    @field_validator("currencies", mode="before")
+    @classmethod
+    def _split_currencies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip().upper() for part in value.split(",") if part.strip())
+        return value
 
 
 class PostgresSettings(_Section):
@@ -102,6 +129,11 @@ class SandboxSettings(_Section):
 
 class SecuritySettings(_Section):
     jwt_secret: SecretStr = SecretStr("insecure-development-jwt-secret-change-me-0000")
+    #: Tokens must name this issuer and audience; the algorithm is pinned to HS256.
+    jwt_issuer: Annotated[str, Field(min_length=1, max_length=200)] = "commdesk"
+    jwt_audience: Annotated[str, Field(min_length=1, max_length=200)] = "commdesk-payments"
+    #: Lifetime of tokens minted by `payments token`.
+    jwt_ttl_seconds: Annotated[int, Field(ge=60, le=2_592_000)] = 3600
     #: base64 of 32 random bytes (AES-256-GCM).
     payment_encryption_key: SecretStr = SecretStr(
         base64.b64encode(b"insecure-development-aes-key-32b").decode()
@@ -148,6 +180,7 @@ class Settings(_Section):
     smtp: SmtpSettings = SmtpSettings()
     worker: WorkerSettings = WorkerSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    payments: PaymentSettings = PaymentSettings()
 
 
 #: Environment variable -> (section, field). Also the list `.env.example` documents.
@@ -161,6 +194,14 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "HOST": ("web", "host"),
     "PORT": ("web", "port"),
     "MAX_BODY_BYTES": ("web", "max_body_bytes"),
+    "PUBLIC_BASE_URL": ("web", "public_base_url"),
+    "COMMAND_REPLY_TIMEOUT_SECONDS": ("web", "command_reply_timeout_seconds"),
+    "PAYMENT_MAX_AMOUNT": ("payments", "max_amount"),
+    "PAYMENT_CURRENCIES": ("payments", "currencies"),
+    "PAYMENT_MAX_METADATA_BYTES": ("payments", "max_metadata_bytes"),
+    "IDEMPOTENCY_TTL_SECONDS": ("payments", "idempotency_ttl_seconds"),
+    "PAYMENT_LOCK_TTL_SECONDS": ("payments", "lock_ttl_seconds"),
+    "PAYMENT_LOCK_WAIT_SECONDS": ("payments", "lock_wait_seconds"),
     "DATABASE_URL": ("postgres", "url"),
     "DATABASE_POOL_MIN_SIZE": ("postgres", "pool_min_size"),
     "DATABASE_POOL_MAX_SIZE": ("postgres", "pool_max_size"),
@@ -184,6 +225,9 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "SANDBOX_CLOCK_SPEED": ("sandbox", "clock_speed"),
     "SANDBOX_ATTEMPT_DELAY_SECONDS": ("sandbox", "attempt_delay_seconds"),
     "JWT_SECRET": ("security", "jwt_secret"),
+    "JWT_ISSUER": ("security", "jwt_issuer"),
+    "JWT_AUDIENCE": ("security", "jwt_audience"),
+    "JWT_TTL_SECONDS": ("security", "jwt_ttl_seconds"),
     "PAYMENT_ENCRYPTION_KEY": ("security", "payment_encryption_key"),
     "SMTP_URL": ("smtp", "url"),
     "WORKER_METRICS_PORT": ("worker", "metrics_port"),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter
 
 from payments.domain.money import Money
 from payments.domain.payment.model import CustomerDetails
@@ -26,6 +28,7 @@ class Actor:
 class CreatePayment:
     """Open a payment; the ids are derived from the caller's idempotency key, so a retry is harmless."""
 
+    kind: Literal["create_payment"] = "create_payment"
     payment_id: str
     order_id: str
     user_id: str
@@ -45,6 +48,12 @@ class CreatePayment:
 class VerifyPayment:
     """Ask the gateway what happened and settle our state from its answer."""
 
+    kind: Literal["verify_payment"] = "verify_payment"
     payment_id: str | None = None
     order_id: str | None = None
     actor: Actor
+
+
+#: A command as it travels on ``command.exchange`` (JSON; ``kind`` says which).
+PaymentCommand = Annotated[CreatePayment | VerifyPayment, Field(discriminator="kind")]
+PAYMENT_COMMANDS: TypeAdapter[CreatePayment | VerifyPayment] = TypeAdapter(PaymentCommand)
