@@ -56,4 +56,4 @@ class VerifyPayment:
 
 #: A command as it travels on ``command.exchange`` (JSON; ``kind`` says which).
 PaymentCommand = Annotated[CreatePayment | VerifyPayment, Field(discriminator="kind")]
-PAYMENT_COMMANDS: TypeAdapter[CreatePayment | VerifyPayment] = TypeAdapter(PaymentCommand)
+PAYMENT_COMMANDS: TypeAdapter[CreatePayment | VerifyPayment] = TypeAdapter(PaymentCommand)  # type: ignore[arg-type]
