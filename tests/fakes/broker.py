@@ -23,6 +23,8 @@ class FakeMessage:
     content_type: str | None = "application/json"
     message_type: str | None = None
     redelivered: bool = False
+    reply_to: str | None = None
+    correlation_id: str | None = None
     settled: str | None = None
 
     async def ack(self) -> bool:

@@ -22,10 +22,10 @@ from payments.pipeline.runtime import (
     FailureRouter,
     supervise_agent,
 )
-from payments.pipeline.settings import load_settings
 from payments.pipeline.stream import FAILURES_HEADER, Stream
 from payments.pipeline.topology import QueueSpec
 from tests.fakes.broker import FakeConsumer, FakeMessage, RecordingPublisher
+from tests.fakes.context import fake_context
 from tests.waiting import eventually
 
 QUEUE = QueueSpec("unit.work")
@@ -54,9 +54,7 @@ def metrics():
 
 @pytest.fixture
 def context(metrics):
-    return AgentContext(
-        unit_of_work=no_unit_of_work, clock=SystemClock(), metrics=metrics, settings=load_settings({})
-    )
+    return fake_context(unit_of_work=no_unit_of_work, clock=SystemClock(), metrics=metrics)
 
 
 class Harness:

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import CollectorRegistry
 
-from payments.domain.clock import SystemClock
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.blueprint import Blueprint
 from payments.pipeline.context import AgentContext
 from payments.pipeline.scheduler import Scheduler
-from payments.pipeline.settings import load_settings
+from tests.fakes.context import fake_context
 from tests.waiting import eventually
 
 
@@ -32,15 +31,7 @@ class InMemoryLease:
 
 
 def context() -> AgentContext:
-    async def no_uow():  # pragma: no cover - never called
-        raise AssertionError
-
-    return AgentContext(
-        unit_of_work=no_uow,  # type: ignore[arg-type]
-        clock=SystemClock(),
-        metrics=metrics_module.create(CollectorRegistry()),
-        settings=load_settings({}),
-    )
+    return fake_context(metrics=metrics_module.create(CollectorRegistry()))
 
 
 async def test_two_workers_run_each_timer_slot_exactly_once():

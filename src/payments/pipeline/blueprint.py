@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from croniter import croniter
+from pydantic import TypeAdapter
 
 from payments.pipeline.context import AgentContext
 from payments.pipeline.stream import Stream
@@ -37,7 +38,8 @@ class AgentSpec(Generic[T]):
 
     name: str
     queue: QueueSpec
-    value_type: type[T]
+    #: A type, or a pydantic ``TypeAdapter`` for what is not a class (a discriminated union).
+    value_type: type[T] | TypeAdapter[T]
     concurrency: int
     function: AgentFunction[T]
 
@@ -74,7 +76,7 @@ class Blueprint:
     crontabs: list[CrontabSpec] = field(default_factory=list)
 
     def agent(
-        self, queue: QueueSpec, *, value_type: type[T], concurrency: int = 1
+        self, queue: QueueSpec, *, value_type: type[T] | TypeAdapter[T], concurrency: int = 1
     ) -> Callable[[AgentFunction[T]], AgentFunction[T]]:
         """Register an agent consuming ``queue``; each message body is validated as ``value_type``."""
         if concurrency < 1:

@@ -14,7 +14,7 @@ import logging
 import signal
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +25,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from payments.agents.payments import payments as payments_flow
+from payments.bridges.cashfree.client import CashfreeClient
+from payments.bridges.cashfree.gateway import CashfreeGateway
+from payments.bridges.cashfree.sandbox.app import create_sandbox_app
+from payments.bridges.cashfree.sandbox.config import SandboxConfig
 from payments.bridges.postgres.migrate import ensure_database, migrate
 from payments.bridges.postgres.outbox import PgOutboxRelayStore
 from payments.bridges.postgres.pii import PiiCipher
@@ -34,10 +39,14 @@ from payments.bridges.rabbitmq.connection import open_connection
 from payments.bridges.rabbitmq.consumer import QueueConsumer
 from payments.bridges.rabbitmq.inspection import queue_depths
 from payments.bridges.rabbitmq.publisher import RabbitPublisher
+from payments.bridges.rabbitmq.rpc import RpcClient, RpcReplier
 from payments.bridges.rabbitmq.topology import declare_topology
 from payments.bridges.redis.client import check_redis, open_redis
 from payments.bridges.redis.lease import RedisLease
+from payments.bridges.redis.locks import RedisPaymentLocks
 from payments.domain.clock import SystemClock
+from payments.domain.gateway import PaymentGateway
+from payments.domain.locks import PaymentLocks
 from payments.domain.unit_of_work import UnitOfWork
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.app import App, Worker
@@ -48,8 +57,8 @@ from payments.pipeline.metrics import Metrics
 from payments.pipeline.outbox_relay import OutboxRelay
 from payments.pipeline.publishing import Publisher, TracedPublisher
 from payments.pipeline.settings import Settings, load_settings
-from payments.pipeline.topology import WORK_QUEUES
-from payments.pipeline.tracing import current_trace
+from payments.pipeline.topology import WORK_QUEUES, QueueSpec
+from payments.pipeline.tracing import TraceContext, current_trace
 from payments.web.access_log import AccessLogger
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
@@ -78,7 +87,7 @@ def _secret_values(settings: Settings) -> Iterable[str]:
 
 def blueprints() -> tuple[Blueprint, ...]:
     """Every flow the product runs; each capability adds its blueprint here."""
-    return ()
+    return (payments_flow,)
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,10 @@ class Resources:
     amqp: AbstractRobustConnection
     publisher: Publisher
     cipher: PiiCipher
+    gateway: PaymentGateway
+    locks: PaymentLocks
+    rpc: RpcClient
+    replies: RpcReplier
 
 
 @asynccontextmanager
@@ -115,6 +128,10 @@ async def open_resources(settings: Settings, *, process: str) -> AsyncIterator[R
         )
         channel = await amqp.channel(publisher_confirms=True)
         stack.push_async_callback(channel.close)
+        rpc = RpcClient(amqp, publish_timeout=settings.rabbitmq.publish_timeout_seconds)
+        await rpc.start()
+        stack.push_async_callback(rpc.close)
+        cashfree = await stack.enter_async_context(cashfree_client(settings))
         registry = CollectorRegistry()
         yield Resources(
             settings=settings,
@@ -127,7 +144,34 @@ async def open_resources(settings: Settings, *, process: str) -> AsyncIterator[R
                 RabbitPublisher(channel, timeout=settings.rabbitmq.publish_timeout_seconds)
             ),
             cipher=personal_data_cipher(settings),
+            gateway=CashfreeGateway(cashfree),
+            locks=RedisPaymentLocks(
+                redis,
+                ttl_seconds=settings.payments.lock_ttl_seconds,
+                wait_seconds=settings.payments.lock_wait_seconds,
+            ),
+            rpc=rpc,
+            replies=RpcReplier(channel),
         )
+
+
+def cashfree_client(settings: Settings) -> CashfreeClient:
+    """The Cashfree client (the local sandbox by default); requests carry our request id."""
+    cashfree = settings.cashfree
+    return CashfreeClient(
+        base_url=cashfree.base_url,
+        app_id=cashfree.app_id,
+        secret_key=cashfree.secret_key.get_secret_value(),
+        api_version=cashfree.api_version,
+        timeout_seconds=cashfree.timeout_seconds,
+        max_retries=cashfree.max_retries,
+        request_id=_current_request_id,
+    )
+
+
+def _current_request_id() -> str:
+    trace = current_trace()
+    return trace.request_id if trace is not None else TraceContext.new().request_id
 
 
 def personal_data_cipher(settings: Settings) -> PiiCipher:
@@ -151,6 +195,9 @@ def agent_context(resources: Resources) -> AgentContext:
         clock=SystemClock(),
         metrics=resources.metrics,
         settings=resources.settings,
+        gateway=resources.gateway,
+        locks=resources.locks,
+        replies=resources.replies,
     )
 
 
@@ -183,22 +230,27 @@ async def run_worker(
     selected = (app or App(blueprints())).select(agents)
     stop = _stop_on_signals()
     async with open_resources(settings, process="worker") as resources:
-        # Declaring is idempotent: harmless after `payments topology`, and a worker needs no prior step.
-        queues = {spec.name: spec for spec in WORK_QUEUES}
-        queues |= {spec.queue.name: spec.queue for spec in selected.agents}
-        channel = await resources.amqp.channel()
-        await declare_topology(channel, list(queues.values()))
-        await channel.close()
+        await _declare(resources, [spec.queue for spec in selected.agents])
         async with _serve_metrics(resources):
             logger.info("worker started: %d agents", len(selected.agents))
             await build_worker(resources, selected).run(stop)
     logger.info("worker stopped")
 
 
+async def _declare(resources: Resources, extra: Sequence[QueueSpec] = ()) -> None:
+    """Declare the topology (idempotent): harmless after `payments topology`, and it means no process
+    can publish a command that no queue would receive, whatever order things were started in."""
+    queues = {spec.name: spec for spec in (*WORK_QUEUES, *extra)}
+    channel = await resources.amqp.channel()
+    await declare_topology(channel, list(queues.values()))
+    await channel.close()
+
+
 async def run_web(settings: Settings) -> None:
     """``payments web``: the HTTP API until SIGTERM/SIGINT."""
     stop = _stop_on_signals()
     async with open_resources(settings, process="web") as resources:
+        await _declare(resources)
         app = create_app(
             WebDependencies(
                 settings=settings,
@@ -229,6 +281,31 @@ def probes(resources: Resources) -> HealthProbes:
         return {depth.name: {"messages": depth.messages, "consumers": depth.consumers} for depth in depths}
 
     return HealthProbes(database=database, redis=redis, queues=queues)
+
+
+def sandbox_config(settings: Settings) -> SandboxConfig:
+    """The local Cashfree signs and authenticates with the same credentials the app uses."""
+    return SandboxConfig(
+        app_id=settings.cashfree.app_id,
+        secret_key=settings.cashfree.secret_key.get_secret_value(),
+        webhook_url=settings.sandbox.webhook_url,
+        clock_speed=settings.sandbox.clock_speed,
+        attempt_delay_seconds=settings.sandbox.attempt_delay_seconds,
+        enforce_rate_limits=settings.sandbox.enforce_rate_limits,
+    )
+
+
+async def run_sandbox(settings: Settings) -> None:
+    """``payments sandbox``: the local Cashfree until SIGTERM/SIGINT."""
+    stop = _stop_on_signals()
+    async with _serving(
+        create_sandbox_app(sandbox_config(settings)), settings.sandbox.host, settings.sandbox.port
+    ):
+        logger.info(
+            "Cashfree sandbox listening on http://%s:%d/pg", settings.sandbox.host, settings.sandbox.port
+        )
+        await stop.wait()
+    logger.info("sandbox stopped")
 
 
 async def run_migrate(settings: Settings, *, create_database: bool) -> list[str]:

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from payments.domain.clock import Clock
+from payments.domain.errors import PaymentsError
+from payments.domain.gateway import PaymentGateway
+from payments.domain.locks import PaymentLocks
 from payments.domain.unit_of_work import UnitOfWorkFactory
+from payments.pipeline.error_status import status_for
 from payments.pipeline.metrics import Metrics
 from payments.pipeline.settings import Settings
+from payments.pipeline.stream import Event
 
-__all__ = ["AgentContext", "UnitOfWorkFactory"]
+__all__ = ["AgentContext", "Replies", "UnitOfWorkFactory"]
+
+logger = logging.getLogger(__name__)
+
+
+class Replies(Protocol):
+    async def reply(self, *, reply_to: str, correlation_id: str, body: bytes) -> None:
+        """Answer a request; best effort (the requester may have given up and answered 202)."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,3 +41,22 @@ class AgentContext:
     clock: Clock
     metrics: Metrics
     settings: Settings
+    gateway: PaymentGateway
+    locks: PaymentLocks
+    replies: Replies
+
+    async def answer(
+        self,
+        event: Event[Any],
+        *,
+        result: Mapping[str, Any] | None = None,
+        error: PaymentsError | None = None,
+    ) -> None:
+        """Reply to the request ``event`` carries, if it carries one: the result, or the error."""
+        if not (event.reply_to and event.correlation_id):
+            return
+        body: dict[str, Any] = {"result": dict(result or {}), "error": None}
+        if error is not None:
+            body["error"] = {"code": error.code, "message": error.message, "status": status_for(error)}
+        payload = json.dumps(body, default=str).encode()
+        await self.replies.reply(reply_to=event.reply_to, correlation_id=event.correlation_id, body=payload)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from decimal import Decimal
 from collections.abc import Mapping
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -125,6 +125,8 @@ class SandboxSettings(_Section):
     clock_speed: Annotated[float, Field(gt=0, le=1_000_000)] = 1.0
     #: Sandbox seconds between Order Pay with a test instrument and the attempt's outcome.
     attempt_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 0.0
+    #: Cashfree's sandbox per-minute rate limits (30 orders a minute...); benchmarks switch them off.
+    enforce_rate_limits: bool = True
 
 
 class SecuritySettings(_Section):
@@ -224,6 +226,7 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "SANDBOX_WEBHOOK_URL": ("sandbox", "webhook_url"),
     "SANDBOX_CLOCK_SPEED": ("sandbox", "clock_speed"),
     "SANDBOX_ATTEMPT_DELAY_SECONDS": ("sandbox", "attempt_delay_seconds"),
+    "SANDBOX_ENFORCE_RATE_LIMITS": ("sandbox", "enforce_rate_limits"),
     "JWT_SECRET": ("security", "jwt_secret"),
     "JWT_ISSUER": ("security", "jwt_issuer"),
     "JWT_AUDIENCE": ("security", "jwt_audience"),

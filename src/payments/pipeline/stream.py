@@ -46,6 +46,10 @@ class InboundMessage(Protocol):
     def message_type(self) -> str | None: ...
     @property
     def redelivered(self) -> bool: ...
+    @property
+    def reply_to(self) -> str | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
     async def ack(self) -> bool: ...
     async def requeue(self) -> bool: ...
 
@@ -70,6 +74,9 @@ class Event(Generic[T]):
     #: How many earlier attempts failed (0 on the first delivery).
     failures: int
     redelivered: bool
+    #: Set when the sender awaits an answer (API commands): see ``AgentContext.replies``.
+    reply_to: str | None = None
+    correlation_id: str | None = None
 
 
 InvalidMessageHandler = Callable[[InboundMessage, Reject], Awaitable[object]]
@@ -81,7 +88,7 @@ class Stream(Generic[T]):
     def __init__(
         self,
         source: MessageSource,
-        value_type: type[T],
+        value_type: type[T] | TypeAdapter[T],
         *,
         agent: str,
         metrics: Metrics,
@@ -91,7 +98,9 @@ class Stream(Generic[T]):
         self._agent = agent
         self._metrics = metrics
         self._source = source
-        self._adapter: TypeAdapter[T] = TypeAdapter(value_type)
+        self._adapter: TypeAdapter[T] = (
+            value_type if isinstance(value_type, TypeAdapter) else TypeAdapter(value_type)
+        )
         self._raw = value_type is bytes
         self._stop = stop
         self._on_invalid = on_invalid
@@ -159,6 +168,8 @@ class Stream(Generic[T]):
             trace=TraceContext.from_message_headers(message.headers),
             failures=failures_so_far(message.headers),
             redelivered=message.redelivered,
+            reply_to=message.reply_to,
+            correlation_id=message.correlation_id,
         )
 
     def _validate(self, body: bytes) -> T:

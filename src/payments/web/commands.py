@@ -23,9 +23,9 @@ class CommandReply:
 
 class CommandBus(Protocol):
     async def request(
-        self, routing_key: str, body: bytes, *, message_id: str, timeout: float
+        self, routing_key: str, body: bytes, *, message_id: str, wait_seconds: float
     ) -> CommandReply | None:
-        """Publish a command (with a broker confirm) and wait up to ``timeout`` seconds for its reply.
+        """Publish a command (with a broker confirm) and wait up to ``wait_seconds`` for its reply.
 
         None when no reply came in time (the command is queued and will still run: answer 202).
         Raises ``DependencyUnavailable`` when the command could not be queued at all (answer 503).

@@ -36,6 +36,9 @@ class Delivery:
     message_type: str | None
     timestamp: datetime | None
     redelivered: bool
+    #: Set on requests (``RpcClient``): where the answer goes, and the id it must carry.
+    reply_to: str | None
+    correlation_id: str | None
     _message: AbstractIncomingMessage
 
     async def ack(self) -> bool:
@@ -67,6 +70,8 @@ def _delivery(message: AbstractIncomingMessage) -> Delivery:
         message_type=message.type,
         timestamp=message.timestamp,
         redelivered=bool(message.redelivered),
+        reply_to=message.reply_to,
+        correlation_id=message.correlation_id,
         _message=message,
     )
 

@@ -63,11 +63,14 @@ class RabbitPublisher:
         message_type: str | None = None,
         timestamp: datetime | None = None,
         expiration_seconds: float | None = None,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         """Publish one message and wait for the broker to confirm it.
 
         ``exchange=""`` sends straight to the queue named ``routing_key``. ``expiration_seconds`` sets the
-        AMQP per-message expiration (a retry-tier wait shorter than the queue's TTL).
+        AMQP per-message expiration (a retry-tier wait shorter than the queue's TTL). ``reply_to`` and
+        ``correlation_id`` make it a request (``RpcClient``).
 
         Raises ``UnroutableMessage`` when no queue is bound for it (or the exchange does not exist), and
         ``DependencyUnavailable`` on a nack, a timeout or a closed channel or connection.
@@ -80,6 +83,8 @@ class RabbitPublisher:
             message_type=message_type,
             timestamp=timestamp,
             expiration_seconds=expiration_seconds,
+            reply_to=reply_to,
+            correlation_id=correlation_id,
         )
         where = f"exchange {exchange!r} with routing key {routing_key!r}"
         try:
@@ -124,6 +129,8 @@ def _message(
     message_type: str | None,
     timestamp: datetime | None,
     expiration_seconds: float | None,
+    reply_to: str | None = None,
+    correlation_id: str | None = None,
 ) -> aio_pika.Message:
     if timestamp is not None and timestamp.tzinfo is None:
         # pamqp reads a naive datetime as local time, which would shift every event by the UTC offset.
@@ -140,4 +147,6 @@ def _message(
         type=message_type,
         timestamp=timestamp,
         expiration=expiration_seconds,
+        reply_to=reply_to,
+        correlation_id=correlation_id,
     )

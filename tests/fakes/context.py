@@ -1,0 +1,42 @@
+"""An ``AgentContext`` built from behavioural fakes, for unit tests of agents and the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from payments.pipeline import metrics as metrics_module
+from payments.pipeline.context import AgentContext
+from payments.pipeline.settings import load_settings
+from tests.fakes.gateway import FixedClock, InMemoryGateway, InMemoryPaymentLocks
+from tests.fakes.storage import InMemoryStore
+
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class RecordingReplies:
+    """Remembers every reply an agent sent."""
+
+    sent: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+    async def reply(self, *, reply_to: str, correlation_id: str, body: bytes) -> None:
+        self.sent.append((reply_to, correlation_id, body))
+
+
+def fake_context(**overrides: Any) -> AgentContext:
+    store = overrides.pop("store", None) or InMemoryStore()
+    fields: dict[str, Any] = {
+        "unit_of_work": store.unit_of_work,
+        "clock": FixedClock(NOW),
+        "metrics": metrics_module.create(CollectorRegistry()),
+        "settings": load_settings({}),
+        "gateway": InMemoryGateway(now=NOW),
+        "locks": InMemoryPaymentLocks(),
+        "replies": RecordingReplies(),
+    }
+    fields.update(overrides)
+    return AgentContext(**fields)
