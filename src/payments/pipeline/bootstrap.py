@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from payments.agents.payments import payment_service
 from payments.agents.payments import payments as payments_flow
 from payments.bridges.cashfree.client import CashfreeClient
 from payments.bridges.cashfree.gateway import CashfreeGateway
@@ -42,6 +43,7 @@ from payments.bridges.rabbitmq.publisher import RabbitPublisher
 from payments.bridges.rabbitmq.rpc import RpcClient, RpcReplier
 from payments.bridges.rabbitmq.topology import declare_topology
 from payments.bridges.redis.client import check_redis, open_redis
+from payments.bridges.redis.idempotency import RedisIdempotencyStore
 from payments.bridges.redis.lease import RedisLease
 from payments.bridges.redis.locks import RedisPaymentLocks
 from payments.domain.clock import SystemClock
@@ -51,6 +53,7 @@ from payments.domain.unit_of_work import UnitOfWork
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.app import App, Worker
 from payments.pipeline.blueprint import Blueprint
+from payments.pipeline.command_bus import RpcCommandBus
 from payments.pipeline.context import AgentContext, UnitOfWorkFactory
 from payments.pipeline.logging import configure_logging, register_secret
 from payments.pipeline.metrics import Metrics
@@ -62,6 +65,7 @@ from payments.pipeline.tracing import TraceContext, current_trace
 from payments.web.access_log import AccessLogger
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
+from payments.web.payments import payment_routes
 
 logger = logging.getLogger(__name__)
 
@@ -251,18 +255,31 @@ async def run_web(settings: Settings) -> None:
     stop = _stop_on_signals()
     async with open_resources(settings, process="web") as resources:
         await _declare(resources)
-        app = create_app(
-            WebDependencies(
-                settings=settings,
-                metrics=resources.metrics,
-                registry=resources.registry,
-                probes=probes(resources),
-            )
-        )
-        async with _serving(app, settings.web.host, settings.web.port):
+        async with _serving(web_app(resources), settings.web.host, settings.web.port):
             logger.info("web listening on http://%s:%d", settings.web.host, settings.web.port)
             await stop.wait()
     logger.info("web stopped")
+
+
+def web_app(resources: Resources) -> web.Application:
+    """The HTTP API: health and metrics, and the payment routes over request/reply and PostgreSQL."""
+    settings = resources.settings
+    context = agent_context(resources)
+    payments_api = payment_routes(
+        service=payment_service(context),
+        commands=RpcCommandBus(resources.rpc),
+        idempotency=RedisIdempotencyStore(
+            resources.redis,
+            completed_ttl_seconds=settings.payments.idempotency_ttl_seconds,
+            # An in-flight key must outlive the longest wait for a reply, or a retry could slip in.
+            in_flight_ttl_seconds=max(60.0, settings.web.command_reply_timeout_seconds + 30),
+        ),
+        unit_of_work=context.unit_of_work,
+    )
+    deps = WebDependencies(
+        settings=settings, metrics=resources.metrics, registry=resources.registry, probes=probes(resources)
+    )
+    return create_app(deps, extra_setups=[payments_api])
 
 
 def probes(resources: Resources) -> HealthProbes:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from payments.bridges.cashfree.signature import InvalidWebhookSignature, WebhookVerifier, wall_clock_ms
@@ -14,6 +15,7 @@ from payments.domain.errors import DependencyUnavailable
 from payments.pipeline import bootstrap
 from payments.pipeline.app import UnknownAgent
 from payments.pipeline.settings import Settings, SettingsError
+from payments.web.auth import mint_token
 
 #: Exit codes: configuration problems and unreachable dependencies are told apart for operators.
 EXIT_CONFIGURATION = 2
@@ -54,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
         run=_web
     )
 
+    commands.add_parser("sandbox", help="serve the local Cashfree sandbox (default port 8090)").set_defaults(
+        run=_sandbox
+    )
+
     worker = commands.add_parser("worker", help="run agents, timers, crontabs and the outbox relay")
     worker.add_argument("--agents", help="comma-separated blueprint or agent names (default: all)")
     worker.set_defaults(run=_worker)
@@ -73,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--now-ms", type=int, help="check freshness against this time (ms since epoch)")
     verify.set_defaults(run=_webhook_verify)
+
+    token = commands.add_parser("token", help="mint an API bearer token (prints only the token)")
+    token.add_argument("--user", required=True, help="the user id the token names (its sub)")
+    token.add_argument("--admin", action="store_true", help="give the token the admin role")
+    token.add_argument("--ttl", type=int, metavar="SECONDS", help="lifetime (default: JWT_TTL_SECONDS)")
+    token.set_defaults(run=_token)
     return parser
 
 
@@ -90,6 +102,11 @@ async def _topology(settings: Settings, arguments: argparse.Namespace) -> int:
 
 async def _web(settings: Settings, arguments: argparse.Namespace) -> int:
     await bootstrap.run_web(settings)
+    return 0
+
+
+async def _sandbox(settings: Settings, arguments: argparse.Namespace) -> int:
+    await bootstrap.run_sandbox(settings)
     return 0
 
 
@@ -133,6 +150,22 @@ async def _webhook_verify(settings: Settings, arguments: argparse.Namespace) -> 
         print(f"invalid: {error.reason}")
         return 1
     print("valid")
+    return 0
+
+
+async def _token(settings: Settings, arguments: argparse.Namespace) -> int:
+    try:
+        token = mint_token(
+            settings.security,
+            user_id=arguments.user,
+            admin=arguments.admin,
+            now=datetime.now(UTC),
+            ttl_seconds=arguments.ttl,
+        )
+    except ValueError as error:
+        print(f"payments: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    print(token)
     return 0
 
 

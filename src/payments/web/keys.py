@@ -13,9 +13,14 @@ from aiohttp import web
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from payments.domain.idempotency import IdempotencyStore
+    from payments.domain.payment.service import PaymentService
+    from payments.domain.unit_of_work import UnitOfWorkFactory
     from payments.pipeline.metrics import Metrics
     from payments.pipeline.settings import Settings
     from payments.pipeline.tracing import TraceContext
+    from payments.web.auth import Principal
+    from payments.web.commands import CommandBus
     from payments.web.health import HealthProbes
 
 #: The validated settings the app was built with.
@@ -30,3 +35,14 @@ PROBES_KEY: Final[web.AppKey[HealthProbes]] = web.AppKey("probes")
 VERSION_KEY: Final[web.AppKey[str]] = web.AppKey("version")
 #: The trace context of a request, set by the trace middleware.
 TRACE_KEY: Final[web.RequestKey[TraceContext]] = web.RequestKey("trace")
+#: Who sent a request under ``/api/v1/``, set by the auth middleware once the bearer token checks out.
+PRINCIPAL_KEY: Final[web.RequestKey[Principal]] = web.RequestKey("principal")
+
+#: Reads of single payments, with the owner-or-admin rule (``PaymentService.find``).
+PAYMENT_SERVICE_KEY: Final[web.AppKey[PaymentService]] = web.AppKey("payment_service")
+#: Sends payment commands to the payments agent and waits for the reply.
+COMMAND_BUS_KEY: Final[web.AppKey[CommandBus]] = web.AppKey("command_bus")
+#: Remembers Idempotency-Keys and their final answers (Redis in production).
+IDEMPOTENCY_STORE_KEY: Final[web.AppKey[IdempotencyStore]] = web.AppKey("idempotency_store")
+#: Opens read transactions for the payment history (the service has no paged read).
+UNIT_OF_WORK_KEY: Final[web.AppKey[UnitOfWorkFactory]] = web.AppKey("unit_of_work")

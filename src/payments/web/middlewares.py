@@ -5,6 +5,8 @@
 - ``metrics_middleware`` observes each request's latency by route template, method and final status.
 - ``error_middleware`` turns the domain error tree, aiohttp's HTTP errors and anything unexpected into
   the one error body ``{"error": {"code", "message", "requestId"}}`` (DESIGN §7, STYLE §8).
+- ``auth_middleware`` (``web/auth.py``) requires a bearer token on ``/api/v1/`` routes; it sits inside
+  the error mapping so a refused token gets the one error body, with ``WWW-Authenticate: Bearer``.
 """
 
 from __future__ import annotations
@@ -21,33 +23,15 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from payments.domain.errors import (
-    ConcurrentTransition,
-    Conflict,
-    Forbidden,
-    IllegalTransition,
-    NotFound,
     PaymentsError,
-    Reject,
     Retry,
     Unauthenticated,
-    ValidationFailed,
 )
+from payments.pipeline.error_status import status_for
 from payments.pipeline.logging import mask_text
 from payments.pipeline.tracing import TraceContext, current_trace, use_trace
+from payments.web.auth import auth_middleware
 from payments.web.keys import METRICS_KEY, TRACE_KEY
-
-#: Domain error -> HTTP status. Checked in order, so a subclass comes before its base.
-ERROR_STATUSES: Final[tuple[tuple[type[PaymentsError], int], ...]] = (
-    (ValidationFailed, 400),
-    (IllegalTransition, 409),
-    (Reject, 400),  # InvalidPayload and any other poison input
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (ConcurrentTransition, 409),
-    (Retry, 503),  # DependencyUnavailable and any other transient trouble
-)
 
 #: aiohttp's HTTP errors -> our codes; any other status gets a code made from its reason phrase.
 HTTP_ERROR_CODES: Final[Mapping[int, tuple[str, str]]] = {
@@ -70,6 +54,8 @@ CLIENT_CLOSED_STATUS: Final = 499
 _KNOWN_METHODS: Final = frozenset(hdrs.METH_ALL)
 #: The exception's own headers that describe its plain-text body, which we replace.
 _BODY_HEADERS: Final = frozenset({"content-type", "content-length"})
+#: RFC 7235 §3.1: a 401 must say which scheme to authenticate with.
+_WWW_AUTHENTICATE: Final = 'Bearer realm="commdesk-payments"'
 
 _log = logging.getLogger(__name__)
 
@@ -122,15 +108,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return _from_http_exception(exc)
     except PaymentsError as error:
-        return _from_domain_error(error)
+        return domain_error_response(error)
     except Exception:
         _log.exception("unhandled error in %s %s", request.method, route_label(request))
         return error_response(500, *_INTERNAL_ERROR)
 
 
 #: Outermost first: the trace wraps everything so error bodies and logs carry its ids; metrics sit
-#: outside the error mapping so they record the status the client really got.
-MIDDLEWARES: Final[tuple[Middleware, ...]] = (trace_middleware, metrics_middleware, error_middleware)
+#: outside the error mapping so they record the status the client really got; authentication sits
+#: inside it so a refused token is answered like any other error.
+MIDDLEWARES: Final[tuple[Middleware, ...]] = (
+    trace_middleware,
+    metrics_middleware,
+    error_middleware,
+    auth_middleware,
+)
 
 
 def route_label(request: web.Request) -> str:
@@ -148,20 +140,15 @@ def error_response(
     return web.json_response(body, status=status, headers=headers)
 
 
-def status_for(error: PaymentsError) -> int:
-    """The HTTP status a domain error maps to; 500 for errors the table does not know."""
-    for error_type, status in ERROR_STATUSES:
-        if isinstance(error, error_type):
-            return status
-    return 500
-
-
-def _from_domain_error(error: PaymentsError) -> web.Response:
+def domain_error_response(error: PaymentsError) -> web.Response:
+    """The one error body for a domain error, as the error middleware answers it."""
     status = status_for(error)
     if status == 500:
         _log.error("unmapped domain error %s", type(error).__name__, exc_info=error)
         return error_response(500, *_INTERNAL_ERROR)
     headers: dict[str, str] = {}
+    if isinstance(error, Unauthenticated):
+        headers[hdrs.WWW_AUTHENTICATE] = _WWW_AUTHENTICATE
     if isinstance(error, Retry):
         _log.warning("answering 503: %s", error.message)
         if error.defer is not None:

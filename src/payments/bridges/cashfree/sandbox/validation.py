@@ -65,6 +65,11 @@ def text(
     return value
 
 
+#: The real maximum is unconfirmed (FACTS §2 mentions 1,000,000); the sandbox refuses anything above
+#: a billion, which no account accepts, so absurd inputs get Cashfree's 400 rather than a crash.
+MAX_AMOUNT: Final = Decimal("1000000000")
+
+
 def amount(data: Mapping[str, Any], path: str, *, minimum: Decimal) -> Decimal:
     """A JSON number of at least ``minimum`` with at most two decimals, kept exact."""
     value = data.get(path.rsplit(".", 1)[-1])
@@ -73,8 +78,9 @@ def amount(data: Mapping[str, Any], path: str, *, minimum: Decimal) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise bad_value(path, "must be a number")
     exact = Decimal(value)
-    if not exact.is_finite() or exact < minimum or exact != exact.quantize(PAISE):
-        raise invalid(f"{path}_invalid", f"Invalid amount: at least {minimum}, at most 2 decimals")
+    # The bound comes first: quantizing a number with more digits than the context holds raises.
+    if not exact.is_finite() or not minimum <= exact <= MAX_AMOUNT or exact != exact.quantize(PAISE):
+        raise invalid(f"{path}_invalid", f"Invalid amount: {minimum} to {MAX_AMOUNT}, at most 2 decimals")
     return exact.quantize(PAISE)
 
 
