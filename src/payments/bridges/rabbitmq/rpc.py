@@ -20,7 +20,12 @@ from collections.abc import Mapping
 from typing import Final
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
 
 from payments.bridges.rabbitmq.connection import BROKER_FAILURES
 from payments.bridges.rabbitmq.publisher import HeaderValue, RabbitPublisher
@@ -42,10 +47,22 @@ class RpcClient:
         self._publisher: RabbitPublisher | None = None
 
     async def start(self) -> None:
-        self._channel = await self._connection.channel(publisher_confirms=True)
-        replies = await self._channel.get_queue(DIRECT_REPLY_TO, ensure=False)
+        channel = await self._connection.channel(publisher_confirms=True)
+        await self._subscribe(channel)
+        # The robust channel comes back after a broker restart, but the direct reply-to consumer does
+        # not (it is not a declared queue): without it every request is refused with PRECONDITION_FAILED.
+        channel.reopen_callbacks.add(self._resubscribe)
+        self._channel = channel
+        self._publisher = RabbitPublisher(channel, timeout=self._publish_timeout)
+
+    async def _resubscribe(self, reopened: AbstractRobustChannel | None) -> None:
+        channel = reopened or self._channel
+        if channel is not None:
+            await self._subscribe(channel)
+
+    async def _subscribe(self, channel: AbstractChannel) -> None:
+        replies = await channel.get_queue(DIRECT_REPLY_TO, ensure=False)
         await replies.consume(self._on_reply, no_ack=True)
-        self._publisher = RabbitPublisher(self._channel, timeout=self._publish_timeout)
 
     async def close(self) -> None:
         for future in self._pending.values():

@@ -9,17 +9,22 @@ from __future__ import annotations
 import heapq
 import itertools
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any
 
 from payments.bridges.cashfree.sandbox.errors import not_found
 from payments.bridges.cashfree.sandbox.states import OrderStatus, PaymentStatus, RefundStatus
 
-#: Cashfree's ``cf_*`` ids are digit strings; starting high makes them look like the real ones.
-_ID_BASE: Final = 5_100_000_000
+
+#: Cashfree's ``cf_*`` ids are digit strings, unique per account for ever. Each sandbox starts its ids
+#: at the microsecond it was created, so a restarted sandbox never reissues an id that a database kept
+#: from an earlier run (the demo keeps its database; the sandbox keeps nothing).
+def _id_base() -> int:
+    return time.time_ns() // 1000
 
 
 @dataclass
@@ -150,6 +155,7 @@ class Ledger:
     simulations: dict[str, Simulation] = field(default_factory=dict)
     timers: list[Timer] = field(default_factory=list)  #: a heap, soonest first
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _cf_id_base: int = field(default_factory=_id_base)
 
     def schedule(self, due_at: datetime, kind: TimerKind, *key: str) -> None:
         heapq.heappush(self.timers, Timer(due_at, self.next_number(), kind, key))
@@ -166,7 +172,7 @@ class Ledger:
 
     def next_cf_id(self) -> str:
         """A fresh digit-string id, unique across every kind of record."""
-        return str(_ID_BASE + self.next_number())
+        return str(self._cf_id_base + self.next_number())
 
     def order(self, order_id: str) -> Order:
         try:
