@@ -70,18 +70,25 @@ async def test_a_missing_broker_stops_the_command_with_a_clear_message_and_no_pa
 async def test_the_demo_starts_the_stack_and_reports_every_check_passed(
     scratch_dsn, amqp_url, redis_url, tmp_path, unused_tcp_port_factory
 ):
+    web_port, sandbox_port = unused_tcp_port_factory(), unused_tcp_port_factory()
     env = {
         "DATABASE_URL": scratch_dsn,
         "RABBITMQ_URL": amqp_url,
         "REDIS_URL": redis_url,
-        "PORT": str(unused_tcp_port_factory()),
+        "PORT": str(web_port),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
         "WORKER_METRICS_PORT": str(unused_tcp_port_factory()),
+        "SANDBOX_PORT": str(sandbox_port),
+        "CASHFREE_BASE_URL": f"http://127.0.0.1:{sandbox_port}/pg",
+        "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{web_port}/api/v1/webhooks/cashfree",
     }
 
     code, output = await payments("demo", env=env, cwd=tmp_path)
 
     assert code == 0, output
     assert "demo: all checks passed" in output
+    assert "[BAD]" not in output
+    assert "[ok ] a second attempt succeeds: FAILED -> SUCCESS: SUCCESS" in output
     for route in ("/health ", "/health/database ", "/health/redis ", "/health/queues "):
         assert f"GET {route}-> 200" in output
     assert (tmp_path / "var" / "demo" / "worker.log").read_text().count('"worker started') == 1

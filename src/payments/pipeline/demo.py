@@ -1,8 +1,9 @@
 """``payments demo``: the stack on local defaults, started as real processes and checked end to end.
 
-Later capabilities extend ``_scenario`` with a scripted day of payments; today it proves the
-foundation: migrations applied, topology declared, a web process and a worker process started, every
-health check green, and one event travelling outbox -> relay -> RabbitMQ.
+Migrations and topology first; then the Cashfree sandbox, the web process and a worker as separate
+processes; every health check; then the scripted traffic of ``demo_scenario`` (payments created, paid
+at the sandbox, declined, retried, verified, replayed); and finally proof that every event those
+payments caused left the outbox for RabbitMQ. Later capabilities add their part of the day there.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ import contextlib
 import json
 import signal
 import sys
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import aiohttp
 
-from payments.domain.events import OutgoingEvent
 from payments.pipeline import bootstrap
+from payments.pipeline.demo_scenario import Outcome, run_payment_scenario
+from payments.pipeline.logging import configure_logging
 from payments.pipeline.settings import Settings
 
 #: How long the demo waits for a process to report healthy.
@@ -32,17 +32,28 @@ _HEALTH_ROUTES = ("/health", "/health/database", "/health/redis", "/health/queue
 
 async def run_demo(settings: Settings, *, serve: bool) -> int:
     """Start everything, check it, print where to look; 0 when every check passed."""
+    # The demo talks to people: its own log lines would bury the story (the processes log to files).
+    configure_logging(level="WARNING", service=settings.app.service_name, environment=settings.app.env.value)
     applied = await bootstrap.run_migrate(settings, create_database=True)
     print(f"migrations: {len(applied)} applied ({', '.join(applied) or 'already up to date'})")
     await bootstrap.run_topology(settings)
     print("topology: exchanges, quorum queues, retry tiers, DLQs and events.log declared")
-    async with _process("web") as web_process, _process("worker") as worker_process:
+    async with (
+        _process("sandbox") as sandbox_process,
+        _process("web") as web_process,
+        _process("worker") as worker_process,
+    ):
         base = f"http://{settings.web.host}:{settings.web.port}"
-        healthy = await _wait_healthy(f"{base}/health", [web_process, worker_process])
+        processes = [sandbox_process, web_process, worker_process]
+        healthy = await _wait_healthy(f"{base}/health", processes) and await _wait_healthy(
+            f"http://{settings.sandbox.host}:{settings.sandbox.port}/_sandbox/clock", processes
+        )
         results = await _check_health(base) if healthy else {}
-        delivered = await _send_event_through_outbox(settings) if healthy else False
+        outcome = await _run_scenario(settings, base) if healthy else None
+        delivered = outcome is not None and await _events_published(settings, outcome.payment_ids)
         _print_summary(settings, results, delivered)
         ok = healthy and all(status == 200 for status in results.values()) and delivered
+        ok = ok and outcome is not None and not outcome.problems
         if serve and ok:
             print("\nserving; press Ctrl-C to stop")
             with contextlib.suppress(asyncio.CancelledError):
@@ -111,29 +122,28 @@ def _brief(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return body
 
 
-async def _send_event_through_outbox(settings: Settings) -> bool:
-    """Commit one event to the outbox and wait until the worker's relay has published it."""
-    event_id = f"demo-{uuid.uuid4().hex}"
+async def _run_scenario(settings: Settings, base: str) -> Outcome:
+    print("\npayments (API -> RabbitMQ -> payments agent -> Cashfree sandbox -> PostgreSQL):")
+    outcome = await run_payment_scenario(settings, base)
+    print("\n".join(outcome.lines))
+    return outcome
+
+
+async def _events_published(settings: Settings, payment_ids: list[str]) -> bool:
+    """Wait until the worker's relay has published every event the demo's payments caused."""
     async with bootstrap.open_resources(settings, process="demo") as resources:
-        async with bootstrap.unit_of_work_factory(resources)() as uow:
-            await uow.outbox.add(
-                OutgoingEvent(
-                    event_id=event_id,
-                    routing_key="analytics.webhook.failure",
-                    payload={"demo": True, "note": "foundation check: outbox -> relay -> events.log"},
-                    occurred_at=datetime.now(UTC),
-                )
-            )
         deadline = asyncio.get_running_loop().time() + _START_DEADLINE_SECONDS
         while asyncio.get_running_loop().time() < deadline:
-            published = await resources.pool.fetchval(
-                "SELECT published_at IS NOT NULL FROM outbox WHERE event_id = $1", event_id
+            counts = await resources.pool.fetchrow(
+                "SELECT count(*) AS events, count(*) FILTER (WHERE published_at IS NULL) AS waiting "
+                "FROM outbox WHERE payload->>'paymentId' = ANY($1::text[])",
+                payment_ids,
             )
-            if published:
-                print(f"outbox: event {event_id} published by the worker's relay")
+            if counts and counts["events"] and not counts["waiting"]:
+                print(f"\noutbox: all {counts['events']} events of these payments published to RabbitMQ")
                 return True
             await asyncio.sleep(0.1)  # polling another process's progress, with a deadline
-    print("outbox: the event was not published in time", file=sys.stderr)
+    print("outbox: the payments' events were not all published in time", file=sys.stderr)
     return False
 
 
@@ -143,6 +153,9 @@ def _print_summary(settings: Settings, results: Mapping[str, int], delivered: bo
     print(f"  API and health     {base}/health  {base}/health/queues")
     print(f"  web metrics        {base}/metrics")
     print(f"  worker metrics     http://{settings.web.host}:{settings.worker.metrics_port}/metrics")
+    sandbox = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
+    print(f"  Cashfree sandbox   {sandbox}/pg  (control API: {sandbox}/_sandbox/)")
+    print("  a token to try    .venv/bin/payments token --user demo-customer")
     print(
         "  RabbitMQ           exchanges payment|webhook|email|analytics|command.exchange, stream events.log"
     )

@@ -1,0 +1,134 @@
+"""The demo's scripted traffic, sent the way real clients send it: the API with a JWT and an
+Idempotency-Key, the customer paying at the (sandbox) gateway with its test instruments."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from payments.bridges.cashfree.client import CashfreeClient
+from payments.bridges.cashfree.models import OrderPayRequest, Upi, UpiPaymentMethod
+from payments.pipeline.settings import Settings
+from payments.web.auth import mint_token
+
+DEMO_USER = "demo-customer"
+SUCCEEDS, FAILS = "testsuccess@gocash", "testfailure@gocash"
+
+
+@dataclass
+class Outcome:
+    """What the scenario saw; the demo passes only if every expectation held."""
+
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    payment_ids: list[str] = field(default_factory=list)
+
+    def expect(self, what: str, seen: object, wanted: object) -> None:
+        mark = "ok " if seen == wanted else "BAD"
+        self.lines.append(f"  [{mark}] {what}: {seen}")
+        if seen != wanted:
+            self.problems.append(f"{what}: expected {wanted}, saw {seen}")
+
+
+class DemoClient:
+    def __init__(self, settings: Settings, api: aiohttp.ClientSession, cashfree: CashfreeClient) -> None:
+        token = mint_token(settings.security, user_id=DEMO_USER, admin=False, now=datetime.now(UTC))
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._api = api
+        self._cashfree = cashfree
+
+    async def create(self, amount: str, *, key: str | None = None) -> tuple[int, dict[str, Any], bool]:
+        body = {
+            "amount": amount,
+            "currency": "INR",
+            "customer": {"name": "Asha Rao", "email": "asha@example.com", "phone": "9876543210"},
+            "description": "CommDesk Pro, monthly",
+        }
+        headers = {**self._auth, "Idempotency-Key": key or uuid.uuid4().hex}
+        async with self._api.post("/api/v1/payments/create", json=body, headers=headers) as response:
+            replayed = response.headers.get("Idempotent-Replayed") == "true"
+            return response.status, await response.json(), replayed
+
+    async def verify(self, payment_id: str) -> dict[str, Any]:
+        headers = {**self._auth, "Idempotency-Key": uuid.uuid4().hex}
+        async with self._api.post(
+            "/api/v1/payments/verify", json={"paymentId": payment_id}, headers=headers
+        ) as r:
+            document: dict[str, Any] = await r.json()
+            return document
+
+    async def pay(self, payment: dict[str, Any], upi_id: str) -> None:
+        request = OrderPayRequest(
+            payment_session_id=payment["paymentSessionId"],
+            payment_method=UpiPaymentMethod(upi=Upi(channel="collect", upi_id=upi_id)),
+        )
+        await self._cashfree.pay_order(request, attempt_key=uuid.uuid4().hex)
+
+
+async def run_payment_scenario(settings: Settings, base_url: str) -> Outcome:
+    """A few customers pay: one at once, one after a declined attempt, one not at all; plus mistakes."""
+    outcome = Outcome()
+    cashfree = settings.cashfree
+    async with (
+        aiohttp.ClientSession(base_url) as api,
+        CashfreeClient(
+            base_url=cashfree.base_url,
+            app_id=cashfree.app_id,
+            secret_key=cashfree.secret_key.get_secret_value(),
+        ) as gateway,
+    ):
+        client = DemoClient(settings, api, gateway)
+        await _paid_at_once(client, outcome)
+        await _paid_after_a_decline(client, outcome)
+        await _declined(client, outcome)
+        await _mistakes(client, outcome)
+    return outcome
+
+
+async def _paid_at_once(client: DemoClient, outcome: Outcome) -> None:
+    key = uuid.uuid4().hex
+    status, payment, _ = await client.create("499.00", key=key)
+    outcome.expect("create 499.00 INR", (status, payment.get("status")), (201, "PENDING"))
+    outcome.payment_ids.append(payment.get("paymentId", ""))
+    await client.pay(payment, SUCCEEDS)
+    verified = await client.verify(payment["paymentId"])
+    outcome.expect("pay with UPI, verify", verified.get("status"), "SUCCESS")
+    status, again, replayed = await client.create("499.00", key=key)
+    outcome.expect(
+        "the same create again (same Idempotency-Key) is replayed", (status, replayed), (201, True)
+    )
+    outcome.expect("  ... and is the same payment", again.get("paymentId"), payment["paymentId"])
+
+
+async def _paid_after_a_decline(client: DemoClient, outcome: Outcome) -> None:
+    _, payment, _ = await client.create("1299.50")
+    outcome.payment_ids.append(payment.get("paymentId", ""))
+    await client.pay(payment, FAILS)
+    failed = await client.verify(payment["paymentId"])
+    outcome.expect(
+        "a declined attempt leaves the payment FAILED (still payable)", failed.get("status"), "FAILED"
+    )
+    await client.pay(payment, SUCCEEDS)
+    paid = await client.verify(payment["paymentId"])
+    outcome.expect("a second attempt succeeds: FAILED -> SUCCESS", paid.get("status"), "SUCCESS")
+
+
+async def _declined(client: DemoClient, outcome: Outcome) -> None:
+    _, payment, _ = await client.create("89.00")
+    outcome.payment_ids.append(payment.get("paymentId", ""))
+    await client.pay(payment, FAILS)
+    failed = await client.verify(payment["paymentId"])
+    outcome.expect("a customer who gives up after a decline", failed.get("status"), "FAILED")
+
+
+async def _mistakes(client: DemoClient, outcome: Outcome) -> None:
+    status, body, _ = await client.create("10.001")
+    outcome.expect(
+        "an amount with 3 decimals is refused", (status, body["error"]["code"]), (400, "amount_precision")
+    )
+    status, body, _ = await client.create("0")
+    outcome.expect("a zero amount is refused", (status, body["error"]["code"]), (400, "amount_invalid"))
