@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
@@ -110,6 +111,27 @@ class CashfreeSettings(_Section):
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3
     #: Webhooks whose x-webhook-timestamp is further than this from our clock are refused (replay guard).
     webhook_tolerance_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
+    #: Largest webhook body we read; Cashfree's are a few kilobytes.
+    webhook_max_body_bytes: Annotated[int, Field(ge=1024, le=1_048_576)] = 65_536
+    #: Source addresses (IPs or CIDR networks) allowed to deliver webhooks; empty allows any (the
+    #: signature is the real check). Cashfree's: FACTS §7.
+    webhook_allowed_sources: tuple[str, ...] = ()
+    #: How long a delivered event's key is remembered, so a redelivery is answered without re-queueing.
+    webhook_dedup_ttl_seconds: Annotated[int, Field(ge=60, le=2_592_000)] = 604_800
+
+    @field_validator("webhook_allowed_sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("webhook_allowed_sources")
+    @classmethod
+    def _sources_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for source in value:
+            ipaddress.ip_network(source, strict=False)  # raises ValueError naming the bad entry
+        return value
 
 
 class SandboxSettings(_Section):
@@ -221,6 +243,9 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "CASHFREE_TIMEOUT_SECONDS": ("cashfree", "timeout_seconds"),
     "CASHFREE_MAX_RETRIES": ("cashfree", "max_retries"),
     "CASHFREE_WEBHOOK_TOLERANCE_SECONDS": ("cashfree", "webhook_tolerance_seconds"),
+    "WEBHOOK_MAX_BODY_BYTES": ("cashfree", "webhook_max_body_bytes"),
+    "WEBHOOK_ALLOWED_SOURCES": ("cashfree", "webhook_allowed_sources"),
+    "WEBHOOK_DEDUP_TTL_SECONDS": ("cashfree", "webhook_dedup_ttl_seconds"),
     "SANDBOX_HOST": ("sandbox", "host"),
     "SANDBOX_PORT": ("sandbox", "port"),
     "SANDBOX_WEBHOOK_URL": ("sandbox", "webhook_url"),
