@@ -8,6 +8,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from payments.bridges.cashfree.intake import CashfreeWebhooks
+from payments.bridges.cashfree.signature import WebhookVerifier
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.context import AgentContext
 from payments.pipeline.settings import load_settings
@@ -15,6 +17,8 @@ from tests.fakes.gateway import FixedClock, InMemoryGateway, InMemoryPaymentLock
 from tests.fakes.storage import InMemoryStore
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+#: The webhook secret of the fake context: sign test deliveries with it.
+WEBHOOK_SECRET = "fake-context-webhook-secret"
 
 
 @dataclass
@@ -27,6 +31,10 @@ class RecordingReplies:
         self.sent.append((reply_to, correlation_id, body))
 
 
+def _now_ms() -> int:
+    return int(NOW.timestamp() * 1000)
+
+
 def fake_context(**overrides: Any) -> AgentContext:
     store = overrides.pop("store", None) or InMemoryStore()
     fields: dict[str, Any] = {
@@ -35,6 +43,11 @@ def fake_context(**overrides: Any) -> AgentContext:
         "metrics": metrics_module.create(CollectorRegistry()),
         "settings": load_settings({}),
         "gateway": InMemoryGateway(now=NOW),
+        "webhooks": CashfreeWebhooks(
+            WebhookVerifier(
+                [WEBHOOK_SECRET], tolerance_seconds=300, now_ms=lambda: int(NOW.timestamp() * 1000)
+            )
+        ),
         "locks": InMemoryPaymentLocks(),
         "replies": RecordingReplies(),
     }

@@ -26,8 +26,10 @@ from payments.domain.audit.repository import AuditLog
 from payments.domain.errors import Conflict
 from payments.domain.events import Inbox, Outbox, OutgoingEvent
 from payments.domain.payment.repository import PaymentRepository
+from payments.domain.webhook.log import WebhookLogRepository
 from payments.pipeline.topology import exchange_for
 from tests.fakes.payments import InMemoryPaymentRepository, PaymentTables
+from tests.fakes.webhook_logs import InMemoryWebhookLogRepository, WebhookTables
 
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -65,6 +67,7 @@ class InMemoryStore:
         #: Stands in for the advisory lock that keeps the audit chain linear.
         self.audit_chain_lock = asyncio.Lock()
         self.payment_tables = PaymentTables()
+        self.webhook_tables = WebhookTables()
 
     def unit_of_work(
         self, *, headers: Mapping[str, str] = NO_HEADERS
@@ -195,10 +198,12 @@ class InMemoryUnitOfWork:
         self._outbox = InMemoryOutbox(store, default_headers=headers)
         self._audit = InMemoryAuditLog(store)
         self._payments = InMemoryPaymentRepository(store.payment_tables)
+        self._webhooks = InMemoryWebhookLogRepository(store.webhook_tables)
         self.inbox: Inbox = self._inbox
         self.outbox: Outbox = self._outbox
         self.audit: AuditLog = self._audit
         self.payments: PaymentRepository = self._payments
+        self.webhooks: WebhookLogRepository = self._webhooks
 
     def commit(self) -> None:
         # Synchronous, so no other task can see half of it.
@@ -206,6 +211,7 @@ class InMemoryUnitOfWork:
         self._outbox.commit()
         self._audit.commit()
         self._payments.commit()
+        self._webhooks.commit()
 
     def release(self) -> None:
         self._audit.release()

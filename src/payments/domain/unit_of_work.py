@@ -9,6 +9,7 @@ from typing import Protocol
 from payments.domain.audit.repository import AuditLog
 from payments.domain.events import Inbox, Outbox
 from payments.domain.payment.repository import PaymentRepository
+from payments.domain.webhook.log import WebhookLogRepository
 
 
 class UnitOfWork(Protocol):
@@ -29,6 +30,9 @@ class UnitOfWork(Protocol):
 
     @property
     def payments(self) -> PaymentRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookLogRepository: ...
 
 
 #: Opens one unit of work (``async with factory() as uow``).

@@ -27,10 +27,13 @@ from redis.asyncio import Redis
 
 from payments.agents.payments import payment_service
 from payments.agents.payments import payments as payments_flow
+from payments.agents.webhooks import webhooks as webhooks_flow
 from payments.bridges.cashfree.client import CashfreeClient
 from payments.bridges.cashfree.gateway import CashfreeGateway
+from payments.bridges.cashfree.intake import CashfreeWebhooks
 from payments.bridges.cashfree.sandbox.app import create_sandbox_app
 from payments.bridges.cashfree.sandbox.config import SandboxConfig
+from payments.bridges.cashfree.signature import WebhookVerifier, wall_clock_ms
 from payments.bridges.postgres.migrate import ensure_database, migrate
 from payments.bridges.postgres.outbox import PgOutboxRelayStore
 from payments.bridges.postgres.pii import PiiCipher
@@ -91,7 +94,7 @@ def _secret_values(settings: Settings) -> Iterable[str]:
 
 def blueprints() -> tuple[Blueprint, ...]:
     """Every flow the product runs; each capability adds its blueprint here."""
-    return (payments_flow,)
+    return (payments_flow, webhooks_flow)
 
 
 @dataclass(frozen=True)
@@ -200,9 +203,21 @@ def agent_context(resources: Resources) -> AgentContext:
         metrics=resources.metrics,
         settings=resources.settings,
         gateway=resources.gateway,
+        webhooks=gateway_webhooks(resources.settings),
         locks=resources.locks,
         replies=resources.replies,
     )
+
+
+def gateway_webhooks(settings: Settings) -> CashfreeWebhooks:
+    """Cashfree's webhooks, verified with the client secret (and the extra key during a rotation)."""
+    secrets = [settings.cashfree.secret_key.get_secret_value()]
+    if settings.cashfree.webhook_secret is not None:
+        secrets.append(settings.cashfree.webhook_secret.get_secret_value())
+    verifier = WebhookVerifier(
+        secrets, tolerance_seconds=settings.cashfree.webhook_tolerance_seconds, now_ms=wall_clock_ms
+    )
+    return CashfreeWebhooks(verifier)
 
 
 def build_worker(resources: Resources, app: App) -> Worker:

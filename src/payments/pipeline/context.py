@@ -13,6 +13,7 @@ from payments.domain.errors import PaymentsError
 from payments.domain.gateway import PaymentGateway
 from payments.domain.locks import PaymentLocks
 from payments.domain.unit_of_work import UnitOfWorkFactory
+from payments.domain.webhook.intake import GatewayWebhooks
 from payments.pipeline.error_status import status_for
 from payments.pipeline.metrics import Metrics
 from payments.pipeline.settings import Settings
@@ -42,6 +43,8 @@ class AgentContext:
     metrics: Metrics
     settings: Settings
     gateway: PaymentGateway
+    #: Reads the gateway's webhooks (authenticated at ingest) in domain terms.
+    webhooks: GatewayWebhooks
     locks: PaymentLocks
     replies: Replies
 

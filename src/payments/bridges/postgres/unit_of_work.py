@@ -16,6 +16,7 @@ from payments.bridges.postgres.payments import PgPaymentRepository
 from payments.bridges.postgres.pii import PiiCipher
 from payments.bridges.postgres.pool import Connection
 from payments.bridges.postgres.transaction import pooled_transaction, unavailable_if_connection_lost
+from payments.bridges.postgres.webhook_logs import PgWebhookLogRepository
 
 #: No extra message headers unless the caller passes its trace ids.
 NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
@@ -36,6 +37,7 @@ class PgUnitOfWork:
         self.inbox = PgInbox(connection)
         self.outbox = PgOutbox(connection, default_headers=headers)
         self.audit = PgAuditLog(connection)
+        self.webhooks = PgWebhookLogRepository(connection)
         self._cipher = cipher
 
     @property
