@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 
 from payments.bridges.cashfree.client import CashfreeClient
 from payments.bridges.cashfree.models import OrderPayRequest, Upi, UpiPaymentMethod
 from payments.bridges.cashfree.sandbox import SandboxConfig, create_sandbox_app
 from payments.bridges.cashfree.sandbox.state import SANDBOX_KEY, Sandbox
+from payments.bridges.cashfree.signature import sign
 from payments.pipeline import bootstrap
 from payments.pipeline.app import App
 from payments.pipeline.settings import Settings, load_settings
@@ -32,6 +34,7 @@ class Stack:
     api: TestClient
     sandbox: Sandbox
     cashfree: CashfreeClient
+    sandbox_url: str
 
     def token(self, user_id: str, *, admin: bool = False) -> str:
         return mint_token(self.settings.security, user_id=user_id, admin=admin, now=datetime.now(UTC))
@@ -69,16 +72,48 @@ class Stack:
         )
         await self.cashfree.pay_order(request, attempt_key=uuid.uuid4().hex)
 
+    def signed(self, body: bytes, *, idempotency_key: str) -> dict[str, str]:
+        """The headers Cashfree would send with ``body`` (version 2025-01-01), signed now."""
+        timestamp = str(int(datetime.now(UTC).timestamp() * 1000))
+        return {
+            "content-type": "application/json",
+            "x-webhook-timestamp": timestamp,
+            "x-webhook-signature": sign(SECRET, timestamp, body),
+            "x-webhook-version": "2025-01-01",
+            "x-webhook-attempt": "1",
+            "x-idempotency-key": idempotency_key,
+        }
+
+    async def put_faults(self, faults: dict[str, Any]) -> None:
+        """Switch the sandbox's faults through its control API (``PUT /_sandbox/faults``)."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.put(f"{self.sandbox_url}/_sandbox/faults", json=faults) as r,
+        ):
+            assert r.status == 200, await r.text()
+
+    def sandbox_attempts(self, order_id: str) -> list[tuple[str, str]]:
+        """(cf_payment_id, status) of every attempt the sandbox holds for the order, oldest first."""
+        return [
+            (attempt.cf_payment_id, attempt.status.value)
+            for attempt in self.sandbox.ledger.attempts.values()
+            if attempt.order_id == order_id
+        ]
+
     async def rows(self, query: str, *args: Any) -> list[Any]:
         return list(await self.resources.pool.fetch(query, *args))
 
 
-async def running_stack(environ: dict[str, str], aiohttp_server, aiohttp_client) -> AsyncIterator[Stack]:
+async def running_stack(
+    environ: dict[str, str], aiohttp_server, aiohttp_client, web_port: int
+) -> AsyncIterator[Stack]:
+    """Everything up; the web app listens on ``web_port`` so the sandbox can deliver webhooks to it."""
+    public_url = f"http://127.0.0.1:{web_port}"
     sandbox_app = create_sandbox_app(
         SandboxConfig(
             app_id=APP_ID,
             secret_key=SECRET,
-            webhook_url="http://127.0.0.1:9/unused",
+            webhook_url=f"{public_url}/api/v1/webhooks/cashfree",
             enforce_rate_limits=False,
         )
     )
@@ -89,16 +124,19 @@ async def running_stack(environ: dict[str, str], aiohttp_server, aiohttp_client)
             "CASHFREE_BASE_URL": str(sandbox_server.make_url("/pg")),
             "CASHFREE_APP_ID": APP_ID,
             "CASHFREE_SECRET_KEY": SECRET,
+            "PUBLIC_BASE_URL": public_url,
         }
     )
     async with bootstrap.open_resources(settings, process="e2e") as resources:
         await bootstrap._declare(resources)
         stop = asyncio.Event()
         worker = asyncio.create_task(bootstrap.build_worker(resources, App(bootstrap.blueprints())).run(stop))
-        api = await aiohttp_client(bootstrap.web_app(resources))
+        api = await aiohttp_client(await aiohttp_server(bootstrap.web_app(resources), port=web_port))
         async with CashfreeClient(
             base_url=settings.cashfree.base_url, app_id=APP_ID, secret_key=SECRET
         ) as cashfree:
-            yield Stack(settings, resources, api, sandbox_app[SANDBOX_KEY], cashfree)
+            yield Stack(
+                settings, resources, api, sandbox_app[SANDBOX_KEY], cashfree, str(sandbox_server.make_url(""))
+            )
         stop.set()
         await asyncio.wait_for(worker, timeout=30)

@@ -31,8 +31,8 @@ def environ(migrated_dsn, amqp_url, redis_url):
 
 
 @pytest.fixture
-async def stack(environ, aiohttp_server, aiohttp_client):
-    async for running in running_stack(environ, aiohttp_server, aiohttp_client):
+async def stack(environ, aiohttp_server, aiohttp_client, unused_tcp_port):
+    async for running in running_stack(environ, aiohttp_server, aiohttp_client, unused_tcp_port):
         yield running
 
 

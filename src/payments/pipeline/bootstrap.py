@@ -49,10 +49,12 @@ from payments.bridges.redis.client import check_redis, open_redis
 from payments.bridges.redis.idempotency import RedisIdempotencyStore
 from payments.bridges.redis.lease import RedisLease
 from payments.bridges.redis.locks import RedisPaymentLocks
+from payments.bridges.redis.webhook_dedup import RedisWebhookDedup
 from payments.domain.clock import SystemClock
 from payments.domain.gateway import PaymentGateway
 from payments.domain.locks import PaymentLocks
 from payments.domain.unit_of_work import UnitOfWork
+from payments.domain.webhook.dedup import PENDING_TTL_SECONDS
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.app import App, Worker
 from payments.pipeline.blueprint import Blueprint
@@ -69,6 +71,7 @@ from payments.web.access_log import AccessLogger
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
 from payments.web.payments import payment_routes
+from payments.web.webhooks import WebhookIngestConfig, webhook_routes
 
 logger = logging.getLogger(__name__)
 
@@ -291,10 +294,20 @@ def web_app(resources: Resources) -> web.Application:
         ),
         unit_of_work=context.unit_of_work,
     )
+    webhooks_api = webhook_routes(
+        webhooks=context.webhooks,
+        dedup=RedisWebhookDedup(
+            resources.redis,
+            pending_ttl_seconds=PENDING_TTL_SECONDS,
+            confirmed_ttl_seconds=settings.cashfree.webhook_dedup_ttl_seconds,
+        ),
+        publisher=resources.publisher,
+        config=WebhookIngestConfig.from_settings(settings.cashfree),
+    )
     deps = WebDependencies(
         settings=settings, metrics=resources.metrics, registry=resources.registry, probes=probes(resources)
     )
-    return create_app(deps, extra_setups=[payments_api])
+    return create_app(deps, extra_setups=[payments_api, webhooks_api])
 
 
 def probes(resources: Resources) -> HealthProbes:

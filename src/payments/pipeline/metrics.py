@@ -28,6 +28,8 @@ class Metrics:
     outbox_backlog: Gauge
     outbox_oldest_age: Gauge
     http_requests: Histogram
+    webhooks_received: Counter
+    webhook_ingest_duration: Histogram
 
 
 def create(registry: CollectorRegistry) -> Metrics:
@@ -95,6 +97,20 @@ def create(registry: CollectorRegistry) -> Metrics:
             "payments_http_request_duration_seconds",
             "HTTP request latency by route template, method and status code.",
             ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        webhooks_received=Counter(
+            "payments_webhooks_received_total",
+            "Webhook deliveries answered by ingest, by provider and outcome (accepted, duplicate,"
+            " invalid_signature, malformed, forbidden_source, too_large, unavailable).",
+            ["provider", "outcome"],
+            registry=registry,
+        ),
+        webhook_ingest_duration=Histogram(
+            "payments_webhook_ingest_seconds",
+            "Time webhook ingest took to answer a delivery, by provider and outcome.",
+            ["provider", "outcome"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         ),

@@ -13,15 +13,20 @@ from aiohttp import web
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from payments.domain.clock import Clock
     from payments.domain.idempotency import IdempotencyStore
     from payments.domain.payment.service import PaymentService
     from payments.domain.unit_of_work import UnitOfWorkFactory
+    from payments.domain.webhook.dedup import WebhookDedup
+    from payments.domain.webhook.intake import GatewayWebhooks
     from payments.pipeline.metrics import Metrics
+    from payments.pipeline.publishing import Publisher
     from payments.pipeline.settings import Settings
     from payments.pipeline.tracing import TraceContext
     from payments.web.auth import Principal
     from payments.web.commands import CommandBus
     from payments.web.health import HealthProbes
+    from payments.web.webhooks import WebhookIngestConfig
 
 #: The validated settings the app was built with.
 SETTINGS_KEY: Final[web.AppKey[Settings]] = web.AppKey("settings")
@@ -46,3 +51,14 @@ COMMAND_BUS_KEY: Final[web.AppKey[CommandBus]] = web.AppKey("command_bus")
 IDEMPOTENCY_STORE_KEY: Final[web.AppKey[IdempotencyStore]] = web.AppKey("idempotency_store")
 #: Opens read transactions for the payment history (the service has no paged read).
 UNIT_OF_WORK_KEY: Final[web.AppKey[UnitOfWorkFactory]] = web.AppKey("unit_of_work")
+
+#: The gateway's webhooks: authenticates and identifies a delivery (``CashfreeWebhooks``).
+GATEWAY_WEBHOOKS_KEY: Final[web.AppKey[GatewayWebhooks]] = web.AppKey("gateway_webhooks")
+#: The ``webhook:event:{dedup_key}`` marks that answer a redelivery without re-queueing it.
+WEBHOOK_DEDUP_KEY: Final[web.AppKey[WebhookDedup]] = web.AppKey("webhook_dedup")
+#: Publishes received webhooks to ``webhook.exchange`` with publisher confirms.
+WEBHOOK_PUBLISHER_KEY: Final[web.AppKey[Publisher]] = web.AppKey("webhook_publisher")
+#: The webhook route's body limit and source allow-list, parsed once from the Cashfree settings.
+WEBHOOK_INGEST_KEY: Final[web.AppKey[WebhookIngestConfig]] = web.AppKey("webhook_ingest")
+#: Stamps each received webhook's ``received_at``.
+WEBHOOK_CLOCK_KEY: Final[web.AppKey[Clock]] = web.AppKey("webhook_clock")

@@ -44,6 +44,7 @@ from payments.web.middlewares import error_response
 from payments.web.payment_history import encode_cursor, history_query
 from payments.web.payment_requests import CreatePaymentBody, parse_create, parse_verify, read_json
 from payments.web.payment_views import accepted_json, payment_json, payment_url, status_json
+from payments.web.webhooks import CASHFREE_WEBHOOK_PATH
 
 #: Routing keys of the payment commands on ``command.exchange``.
 CREATE_COMMAND: Final = "command.payment.create"
@@ -52,7 +53,6 @@ VERIFY_COMMAND: Final = "command.payment.verify"
 CREATE_ROUTE: Final = "payments.create"
 VERIFY_ROUTE: Final = "payments.verify"
 #: Where Cashfree sends this service the webhooks of an order.
-WEBHOOK_PATH: Final = "/api/v1/webhooks/cashfree"
 #: A path segment that can be one of our ids; anything else is 404 before any read.
 _ID_SEGMENT: Final = "[A-Za-z0-9_-]{1,64}"
 #: Error codes an agent's reply may carry to the client.
@@ -198,7 +198,7 @@ def _create_command(
         description=valid.description,
         metadata=valid.metadata or {},
         return_url=valid.return_url,
-        notify_url=request.config_dict[SETTINGS_KEY].web.public_base_url + WEBHOOK_PATH,
+        notify_url=request.config_dict[SETTINGS_KEY].web.public_base_url + CASHFREE_WEBHOOK_PATH,
         idempotency_key=key,
         request_hash=request_hash,
         actor=actor_for(request, principal),
