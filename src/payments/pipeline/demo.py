@@ -51,9 +51,10 @@ async def run_demo(settings: Settings, *, serve: bool) -> int:
         results = await _check_health(base) if healthy else {}
         outcome = await _run_scenario(settings, base) if healthy else None
         delivered = outcome is not None and await _events_published(settings, outcome.payment_ids)
-        _print_summary(settings, results, delivered)
-        ok = healthy and all(status == 200 for status in results.values()) and delivered
+        once = outcome is not None and await _webhooks_applied_once(settings, outcome.webhook_orders)
+        ok = healthy and all(status == 200 for status in results.values()) and delivered and once
         ok = ok and outcome is not None and not outcome.problems
+        _print_summary(settings, ok=ok)
         if serve and ok:
             print("\nserving; press Ctrl-C to stop")
             with contextlib.suppress(asyncio.CancelledError):
@@ -147,7 +148,29 @@ async def _events_published(settings: Settings, payment_ids: list[str]) -> bool:
     return False
 
 
-def _print_summary(settings: Settings, results: Mapping[str, int], delivered: bool) -> None:
+async def _webhooks_applied_once(settings: Settings, order_ids: list[str]) -> bool:
+    """Cashfree's deliveries versus the events we logged and applied: each event once."""
+    sandbox = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
+    async with aiohttp.ClientSession() as session, session.get(f"{sandbox}/_sandbox/webhooks") as response:
+        deliveries = [d for d in (await response.json())["deliveries"] if d["order_id"] in order_ids]
+    sent = sum(len(delivery["attempts"]) for delivery in deliveries)
+    # A duplicated delivery is a second delivery record of the same event (same idempotency key).
+    events = {delivery["idempotency_key"] for delivery in deliveries}
+    async with bootstrap.open_resources(settings, process="demo") as resources:
+        logged = await resources.pool.fetch(
+            "SELECT processing_status, count(*) AS n FROM webhook_logs "
+            "WHERE order_id = ANY($1::text[]) GROUP BY 1",
+            order_ids,
+        )
+    counts = {row["processing_status"]: row["n"] for row in logged}
+    print(
+        f"\nwebhooks: the sandbox made {sent} deliveries of {len(events)} events "
+        f"(duplicated and reordered); webhook_logs holds {sum(counts.values())} events, {counts}"
+    )
+    return sum(counts.values()) == len(events) and set(counts) == {"SUCCESS"}
+
+
+def _print_summary(settings: Settings, *, ok: bool) -> None:
     base = f"http://{settings.web.host}:{settings.web.port}"
     print("\nCommDesk Payments is running:")
     print(f"  API and health     {base}/health  {base}/health/queues")
@@ -162,10 +185,7 @@ def _print_summary(settings: Settings, results: Mapping[str, int], delivered: bo
     print(
         "  PostgreSQL         tables payments, transactions, webhook_logs, refunds, audit_logs, outbox, inbox"
     )
-    verdict = (
-        "all checks passed" if results and all(s == 200 for s in results.values()) and delivered else "FAILED"
-    )
-    print(f"\ndemo: {verdict}")
+    print(f"\ndemo: {'all checks passed' if ok else 'FAILED'}")
 
 
 async def _wait_for_ctrl_c() -> None:

@@ -3,6 +3,7 @@ Idempotency-Key, the customer paying at the (sandbox) gateway with its test inst
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ class Outcome:
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     payment_ids: list[str] = field(default_factory=list)
+    #: Orders paid with Cashfree's webhooks delivered twice and out of order.
+    webhook_orders: list[str] = field(default_factory=list)
 
     def expect(self, what: str, seen: object, wanted: object) -> None:
         mark = "ok " if seen == wanted else "BAD"
@@ -61,6 +64,11 @@ class DemoClient:
             document: dict[str, Any] = await r.json()
             return document
 
+    async def get(self, payment_id: str) -> dict[str, Any]:
+        async with self._api.get(f"/api/v1/payments/{payment_id}", headers=self._auth) as response:
+            document: dict[str, Any] = await response.json()
+            return document
+
     async def pay(self, payment: dict[str, Any], upi_id: str) -> None:
         request = OrderPayRequest(
             payment_session_id=payment["paymentSessionId"],
@@ -86,6 +94,9 @@ async def run_payment_scenario(settings: Settings, base_url: str) -> Outcome:
         await _paid_after_a_decline(client, outcome)
         await _declined(client, outcome)
         await _mistakes(client, outcome)
+        await _paid_by_webhooks(
+            client, outcome, sandbox=f"http://{settings.sandbox.host}:{settings.sandbox.port}"
+        )
     return outcome
 
 
@@ -132,3 +143,37 @@ async def _mistakes(client: DemoClient, outcome: Outcome) -> None:
     )
     status, body, _ = await client.create("0")
     outcome.expect("a zero amount is refused", (status, body["error"]["code"]), (400, "amount_invalid"))
+
+
+async def _paid_by_webhooks(client: DemoClient, outcome: Outcome, *, sandbox: str) -> None:
+    """Nobody calls verify: Cashfree's webhooks alone, sent twice and out of order, settle the payments."""
+    async with aiohttp.ClientSession() as control:
+        faults = {"duplicate_webhooks": True, "reorder_webhooks": True}
+        async with control.put(f"{sandbox}/_sandbox/faults", json=faults) as response:
+            response.raise_for_status()
+        payments = []
+        for upi_ids in ([FAILS, SUCCEEDS], [SUCCEEDS], [FAILS]):
+            _, payment, _ = await client.create("250.00")
+            for upi_id in upi_ids:
+                await client.pay(payment, upi_id)
+            payments.append((payment, "SUCCESS" if SUCCEEDS in upi_ids else "FAILED"))
+        for payment, wanted in payments:
+            outcome.payment_ids.append(payment["paymentId"])
+            outcome.webhook_orders.append(payment["orderId"])
+            seen = await _settled_by_webhook(client, payment["paymentId"], wanted)
+            outcome.expect(
+                f"webhooks only (duplicated, reordered): {payment['paymentId'][:12]}...", seen, wanted
+            )
+        async with control.delete(f"{sandbox}/_sandbox/faults") as response:
+            response.raise_for_status()
+
+
+async def _settled_by_webhook(client: DemoClient, payment_id: str, wanted: str) -> str:
+    deadline = asyncio.get_running_loop().time() + 30
+    status = ""
+    while asyncio.get_running_loop().time() < deadline:
+        status = str((await client.get(payment_id)).get("status"))
+        if status == wanted:
+            return status
+        await asyncio.sleep(0.1)  # polling another process's progress, with a deadline
+    return status
