@@ -233,3 +233,56 @@ async def test_refused_deliveries_queue_nothing(stack):
         assert response.status == 401, name
 
     assert await stack.rows("SELECT 1 FROM webhook_logs WHERE order_id = $1", payment["orderId"]) == []
+
+
+async def test_a_webhook_that_keeps_failing_walks_the_tiers_into_the_dlq_and_redrive_completes_it(stack):
+    payment = await (await stack.create(USER)).json()
+    await stack.put_faults({"withhold_webhooks": True})
+    await stack.pay(payment["paymentSessionId"], "testsuccess@gocash")
+    [(attempt_id, _)] = stack.sandbox_attempts(payment["orderId"])
+    key = f"evt-{attempt_id}"
+    # Cashfree's API fails every call the agent makes: Get Order answers 500 until the fault clears.
+    await stack.put_faults({"error_rate": 1.0, "withhold_webhooks": True})
+
+    assert await deliver(stack, payment_event(payment["orderId"], attempt_id, "SUCCESS"), key) == 200
+
+    admin = stack.headers("ops", admin=True)
+
+    async def dead_letters() -> list:
+        response = await stack.api.get("/api/v1/admin/dlq/webhooks.received", headers=admin)
+        return [d for d in (await response.json())["deadLetters"] if d["messageId"] == f"cashfree:idem:{key}"]
+
+    [dead] = await eventually(dead_letters, timeout=60, what="the webhook in the dead-letter queue")
+    assert dead["failures"] == 5
+    assert dead["reason"] == "exhausted"
+    [log] = await stack.rows(
+        "SELECT processing_status, retry_count FROM webhook_logs WHERE event_id = $1", f"cashfree:idem:{key}"
+    )
+    assert log["processing_status"] == "FAILED"
+    announced = await stack.rows(
+        "SELECT routing_key FROM outbox WHERE payload->>'eventId' = $1 AND routing_key IN "
+        "('webhook.cashfree.failed', 'webhook.cashfree.deadletter', 'analytics.webhook.failure')",
+        f"cashfree:idem:{key}",
+    )
+    assert {row["routing_key"] for row in announced} == {
+        "webhook.cashfree.failed",
+        "webhook.cashfree.deadletter",
+        "analytics.webhook.failure",
+    }
+
+    await stack.put_faults({})  # the fault clears
+    redrive = await stack.api.post(
+        "/api/v1/admin/dlq/webhooks.received/redrive",
+        json={"messageId": f"cashfree:idem:{key}"},
+        headers=admin,
+    )
+
+    assert redrive.status == 200, await redrive.text()
+    assert (await redrive.json())["redriven"] == 1
+    await eventually(
+        lambda: _is(stack, payment["paymentId"], "SUCCESS"), timeout=30, what="the re-driven webhook"
+    )
+    audit = await stack.rows(
+        "SELECT actor_id FROM audit_logs WHERE action = 'admin.dlq.redrive' ORDER BY id DESC LIMIT 1"
+    )
+    assert audit[0]["actor_id"] == "ops"

@@ -82,8 +82,9 @@ async def _start(ctx: AgentContext, received: ReceivedWebhook) -> WebhookLog | N
         log = await uow.webhooks.record(received)
         if log.status is WebhookStatus.SUCCESS:
             return None
-        if log.status is not WebhookStatus.PROCESSING:  # a retry is already PROCESSING
-            log = await uow.webhooks.move(log, WebhookStatus.PROCESSING, now=now)
+        if log.status is WebhookStatus.PROCESSING:
+            return log  # a retry: its failure was recorded, and announced, when it happened
+        log = await uow.webhooks.move(log, WebhookStatus.PROCESSING, now=now)
         await uow.outbox.add(webhook_event(log, "webhook.cashfree.processing", now=now))
     return log
 
@@ -145,7 +146,10 @@ async def _record_failure(
         async with ctx.unit_of_work() as uow:
             current = await uow.webhooks.get(log.id)
             if not final:
-                await uow.outbox.add(webhook_event(current, "webhook.cashfree.retry", now=now, reason=reason))
+                # PROCESSING again: the move counts the retry and keeps why it failed.
+                retrying = await uow.webhooks.move(current, WebhookStatus.PROCESSING, now=now, reason=reason)
+                retry = webhook_event(retrying, "webhook.cashfree.retry", now=now, reason=reason)
+                await uow.outbox.add(retry)
                 return
             failed = await uow.webhooks.move(current, WebhookStatus.FAILED, now=now, reason=reason)
             await _announce_failure(uow, failed, now=now, reason=reason, dead_lettered=True)

@@ -41,6 +41,7 @@ from payments.bridges.postgres.pool import check_database, open_pool
 from payments.bridges.postgres.unit_of_work import pg_unit_of_work
 from payments.bridges.rabbitmq.connection import open_connection
 from payments.bridges.rabbitmq.consumer import QueueConsumer
+from payments.bridges.rabbitmq.dead_letters import RabbitDeadLetters
 from payments.bridges.rabbitmq.inspection import queue_depths
 from payments.bridges.rabbitmq.publisher import RabbitPublisher
 from payments.bridges.rabbitmq.rpc import RpcClient, RpcReplier
@@ -55,6 +56,7 @@ from payments.domain.gateway import PaymentGateway
 from payments.domain.locks import PaymentLocks
 from payments.domain.unit_of_work import UnitOfWork
 from payments.domain.webhook.dedup import PENDING_TTL_SECONDS
+from payments.domain.webhook.service import reprocess
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.app import App, Worker
 from payments.pipeline.blueprint import Blueprint
@@ -68,6 +70,7 @@ from payments.pipeline.settings import Settings, load_settings
 from payments.pipeline.topology import WORK_QUEUES, QueueSpec
 from payments.pipeline.tracing import TraceContext, current_trace
 from payments.web.access_log import AccessLogger
+from payments.web.admin import ReprocessWebhook, admin_routes
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
 from payments.web.payments import payment_routes
@@ -304,10 +307,27 @@ def web_app(resources: Resources) -> web.Application:
         publisher=resources.publisher,
         config=WebhookIngestConfig.from_settings(settings.cashfree),
     )
+    admin_api = admin_routes(
+        dead_letters=RabbitDeadLetters(
+            resources.amqp, queues=WORK_QUEUES, publish_timeout=settings.rabbitmq.publish_timeout_seconds
+        ),
+        unit_of_work=context.unit_of_work,
+        reprocess_webhook=partial_reprocess(context),
+        clock=context.clock,
+    )
     deps = WebDependencies(
         settings=settings, metrics=resources.metrics, registry=resources.registry, probes=probes(resources)
     )
-    return create_app(deps, extra_setups=[payments_api, webhooks_api])
+    return create_app(deps, extra_setups=[payments_api, webhooks_api, admin_api])
+
+
+def partial_reprocess(context: AgentContext) -> ReprocessWebhook:
+    """Re-queue a stored webhook (admin): through the outbox, like any other event."""
+
+    async def reprocess_webhook(webhook_id: int) -> str:
+        return await reprocess(context.unit_of_work, webhook_id, now=context.clock.now())
+
+    return reprocess_webhook
 
 
 def probes(resources: Resources) -> HealthProbes:

@@ -13,10 +13,11 @@ SCHEMA_VERSION = 1
 def webhook_event(
     log: WebhookLog, routing_key: str, *, now: datetime, reason: str | None = None
 ) -> OutgoingEvent:
-    """One message about ``log``; its id is unique per log, outcome and attempt, so a retried
-    transaction cannot emit it twice and a later attempt's message is not taken for a duplicate."""
+    """One message about ``log``. It is written only in the transaction that moves the log, so the
+    moment in its id makes each one distinct (a reprocessed webhook starts again with the same retry
+    count) without risking a duplicate: a rolled-back transaction wrote nothing."""
     return OutgoingEvent(
-        event_id=f"webhook_{log.id}_{routing_key}_{log.retry_count}",
+        event_id=f"webhook_{log.id}_{routing_key}_{log.retry_count}_{now.timestamp():.6f}",
         routing_key=routing_key,
         payload={
             "schemaVersion": SCHEMA_VERSION,
