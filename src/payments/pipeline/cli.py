@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import uvloop
+
 from payments.bridges.cashfree.signature import InvalidWebhookSignature, WebhookVerifier, wall_clock_ms
 from payments.domain.errors import DependencyUnavailable
 from payments.pipeline import bootstrap
@@ -27,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         settings = bootstrap.configure(os.environ)
-        return int(asyncio.run(arguments.run(settings, arguments)) or 0)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return int(runner.run(arguments.run(settings, arguments)) or 0)
     except SettingsError as error:
         print(f"payments: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
@@ -80,12 +83,37 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--now-ms", type=int, help="check freshness against this time (ms since epoch)")
     verify.set_defaults(run=_webhook_verify)
 
+    _add_bench(commands)
+
     token = commands.add_parser("token", help="mint an API bearer token (prints only the token)")
     token.add_argument("--user", required=True, help="the user id the token names (its sub)")
     token.add_argument("--admin", action="store_true", help="give the token the admin role")
     token.add_argument("--ttl", type=int, metavar="SECONDS", help="lifetime (default: JWT_TTL_SECONDS)")
     token.set_defaults(run=_token)
     return parser
+
+
+def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser("bench", help="measure webhook ingest against a same-run ceiling")
+    bench.add_argument(
+        "--duration", type=float, default=10.0, metavar="SECONDS", help="measured time per run (default 10)"
+    )
+    bench.add_argument("--requests", type=int, metavar="N", help="measure N requests per run instead")
+    bench.add_argument(
+        "--warmup", type=float, default=2.0, metavar="SECONDS", help="unmeasured load first (default 2)"
+    )
+    bench.add_argument("--concurrency", type=int, default=32, metavar="N", help="in flight (default 32)")
+    bench.add_argument("--repeat", type=int, default=2, metavar="N", help="runs per target, best kept (2)")
+    bench.add_argument("--json", type=Path, metavar="PATH", help="write the raw numbers as JSON")
+    bench.add_argument(
+        "--write-docs",
+        type=Path,
+        nargs="?",
+        const=Path("docs/PERFORMANCE.md"),
+        metavar="PATH",
+        help="write the results page (default docs/PERFORMANCE.md)",
+    )
+    bench.set_defaults(run=_bench)
 
 
 async def _migrate(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -122,6 +150,30 @@ async def _demo(settings: Settings, arguments: argparse.Namespace) -> int:
     from payments.pipeline.demo import run_demo
 
     return await run_demo(settings, serve=arguments.serve)
+
+
+async def _bench(settings: Settings, arguments: argparse.Namespace) -> int:
+    from payments.pipeline.bench import BenchError, BenchOptions, run_bench
+
+    try:
+        options = BenchOptions(
+            concurrency=arguments.concurrency,
+            duration_seconds=arguments.duration,
+            requests=arguments.requests,
+            warmup_seconds=arguments.warmup,
+            repeat=arguments.repeat,
+            json_path=arguments.json,
+            docs_path=arguments.write_docs,
+        )
+    except ValueError as error:
+        print(f"payments bench: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    try:
+        # payments web is started from this environment, with the bench's own changes on top.
+        return await run_bench(settings, options, environ=os.environ)
+    except BenchError as error:
+        print(f"payments bench: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
 
 
 async def _webhook_verify(settings: Settings, arguments: argparse.Namespace) -> int:

@@ -7,11 +7,18 @@ Only the path is logged, never the query string, which may carry personal data.
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 
 class AccessLogger(AbstractAccessLogger):
+    @property
+    def enabled(self) -> bool:
+        # aiohttp skips ``log`` entirely when this is False: at LOG_LEVEL=WARNING, no per-request work.
+        return self.logger.isEnabledFor(logging.INFO)
+
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         traceparent = response.headers.get("traceparent", "")
         self.logger.info(
