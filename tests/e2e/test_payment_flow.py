@@ -7,33 +7,10 @@ import asyncio
 import subprocess
 import uuid
 
-import pytest
-
 from payments.domain.payment.ids import payment_id_for
-from tests.e2e.stack import running_stack
 from tests.waiting import eventually
 
 USER, OTHER = "user-e2e-1", "user-e2e-2"
-
-
-@pytest.fixture
-def environ(migrated_dsn, amqp_url, redis_url):
-    return {
-        "APP_ENV": "test",
-        "DATABASE_URL": migrated_dsn,
-        "RABBITMQ_URL": amqp_url,
-        "REDIS_URL": redis_url,
-        "RETRY_DELAY_SCALE": "0.001",
-        "WORKER_METRICS_PORT": "0",
-        "LOG_LEVEL": "WARNING",
-        "COMMAND_REPLY_TIMEOUT_SECONDS": "20",
-    }
-
-
-@pytest.fixture
-async def stack(environ, aiohttp_server, aiohttp_client, unused_tcp_port):
-    async for running in running_stack(environ, aiohttp_server, aiohttp_client, unused_tcp_port):
-        yield running
 
 
 async def test_a_payment_is_created_paid_at_the_gateway_and_verified(stack):

@@ -1,4 +1,4 @@
-"""Broker fixtures shared by the RabbitMQ integration tests."""
+"""Broker and Redis fixtures shared by the integration tests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from redis.asyncio import Redis
 
 from payments.bridges.rabbitmq.connection import open_connection
 from payments.bridges.rabbitmq.topology import declare_topology
+from payments.bridges.redis.client import open_redis
+from tests.integration.redis_support import delete_prefixed, unique_prefix
 
 
 @pytest.fixture
@@ -24,3 +27,18 @@ async def connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
 @pytest.fixture
 async def channel(connection: AbstractRobustConnection) -> AbstractChannel:
     return await connection.channel()
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    """A Redis client on the tests' database."""
+    async with open_redis(redis_url) as client:
+        yield client
+
+
+@pytest.fixture
+async def prefix(client: Redis, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A key prefix of this test's own, deleted afterwards."""
+    prefix = unique_prefix(request.module.__name__.rsplit(".", 1)[-1])
+    yield prefix
+    await delete_prefixed(client, prefix)

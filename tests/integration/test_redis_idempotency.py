@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from redis.asyncio import Redis
 
 from payments.bridges.redis.client import open_redis
 from payments.bridges.redis.idempotency import RedisIdempotencyStore
 from payments.domain.errors import DependencyUnavailable
 from tests.contracts_idempotency import CREATED, IDEMPOTENCY_CONTRACTS, contract_id
-from tests.integration.redis_support import delete_prefixed, unique_prefix
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    async with open_redis(redis_url) as client:
-        yield client
-
-
-@pytest.fixture
-async def prefix(client: Redis) -> AsyncIterator[str]:
-    prefix = unique_prefix("idempotency")
-    yield prefix
-    await delete_prefixed(client, prefix)
 
 
 @pytest.mark.parametrize("contract", IDEMPOTENCY_CONTRACTS, ids=contract_id)

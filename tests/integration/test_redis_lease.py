@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from payments.bridges.redis.client import open_redis
 from payments.bridges.redis.lease import RedisLease
-from tests.integration.redis_support import delete_prefixed, unique_prefix
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    async with open_redis(redis_url) as client:
-        yield client
-
-
-@pytest.fixture
-async def prefix(client: Redis) -> AsyncIterator[str]:
-    prefix = unique_prefix("lease")
-    yield prefix
-    await delete_prefixed(client, prefix)
 
 
 async def test_only_one_of_two_concurrent_workers_acquires_a_lease(redis_url: str, prefix: str) -> None:

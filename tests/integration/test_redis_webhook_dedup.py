@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from redis.asyncio import Redis
 
 from payments.bridges.redis.client import open_redis
 from payments.bridges.redis.webhook_dedup import RedisWebhookDedup
 from payments.domain.errors import DependencyUnavailable
 from tests.contracts_webhook_dedup import DEDUP_CONTRACTS, contract_id
-from tests.integration.redis_support import delete_prefixed, unique_prefix
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    async with open_redis(redis_url) as client:
-        yield client
-
-
-@pytest.fixture
-async def prefix(client: Redis) -> AsyncIterator[str]:
-    prefix = unique_prefix("webhook-dedup")
-    yield prefix
-    await delete_prefixed(client, prefix)
 
 
 @pytest.mark.parametrize("contract", DEDUP_CONTRACTS, ids=contract_id)
