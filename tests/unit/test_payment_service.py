@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from payments.domain.money import Money
 from payments.domain.payment.commands import Actor, CreatePayment, VerifyPayment
 from payments.domain.payment.decisions import AmountMismatch
 from payments.domain.payment.model import CustomerDetails
-from payments.domain.payment.service import PaymentService, gateway_customer_id
+from payments.domain.payment.service import IdempotencyKeyReused, PaymentService, gateway_customer_id
 from payments.domain.payment.states import PaymentState
 from tests.fakes.gateway import FixedClock, InMemoryGateway, InMemoryPaymentLocks
 from tests.fakes.storage import InMemoryStore
@@ -239,3 +240,13 @@ def test_gateway_customer_ids_are_short_safe_and_stable(user_id, expected):
     assert 3 <= len(customer_id) <= 50
     assert customer_id.replace("_", "").replace("-", "").isalnum()
     assert gateway_customer_id(user_id) == customer_id
+
+
+async def test_a_key_reused_for_another_request_is_refused_rather_than_answered_with_the_old_payment(world):
+    first = replace(create_command(), request_hash="hash-of-the-first-body")
+    await world.service.create(first)
+    other = replace(first, amount=Money.of("1000.00", "INR"), request_hash="another-body")
+
+    with pytest.raises(IdempotencyKeyReused):
+        await world.service.create(other)
+    assert (await world.service.create(first)).amount == Money.of("499.00", "INR")

@@ -16,7 +16,7 @@ from typing import Final
 
 from payments.domain.audit.model import AuditEntry
 from payments.domain.clock import Clock
-from payments.domain.errors import GatewayRejected, NotFound, ValidationFailed
+from payments.domain.errors import Conflict, GatewayRejected, NotFound, ValidationFailed
 from payments.domain.events import OutgoingEvent
 from payments.domain.gateway import Customer, GatewayAttempt, GatewayOrder, OrderRequest, PaymentGateway
 from payments.domain.locks import PaymentLocks
@@ -124,7 +124,7 @@ class PaymentService:
         )
         async with self._uow() as uow:
             if not await uow.payments.add(new):
-                return await uow.payments.get(command.payment_id)
+                return _same_request(await uow.payments.get(command.payment_id), command)
             await uow.audit.append(_audit(command.actor, "payment.created", None, new, now))
             await _publish(uow, PaymentCreated(event_id=event_id(new), payment=new, occurred_at=now))
         return new
@@ -196,6 +196,25 @@ class PaymentService:
                     occurred_at=now,
                 )
             )
+
+
+class IdempotencyKeyReused(Conflict):
+    """This idempotency key already made a payment for a different request."""
+
+    code = "idempotency_key_reused"
+
+
+def _same_request(existing: Payment, command: CreatePayment) -> Payment:
+    """The payment a repeated create finds, if it was made by the same request.
+
+    The ids come from the user and the key, so a key reused (after the web layer forgot it, 24 h on)
+    for another amount would otherwise silently hand back the old payment.
+    """
+    hashes = (existing.request_hash, command.request_hash)
+    other_body = all(hashes) and hashes[0] != hashes[1]
+    if other_body or existing.amount != command.amount:
+        raise IdempotencyKeyReused(f"payment {existing.payment_id} was made by a different request")
+    return existing
 
 
 def event_id(payment: Payment) -> str:
