@@ -22,6 +22,7 @@ from payments.domain.gateway import (
     GatewayOrder,
     GatewayOrderStatus,
     GatewayRefund,
+    GatewayRefundStatus,
     GatewaySettlement,
     OrderRequest,
     ReconciliationEntry,
@@ -39,6 +40,9 @@ class InMemoryGateway:
         self.orders: dict[str, GatewayOrder] = {}
         self.order_attempts: dict[str, list[GatewayAttempt]] = {}
         self.create_calls = 0
+        self.refunds: dict[tuple[str, str], GatewayRefund] = {}
+        #: The status a new refund gets (Cashfree: PENDING, then a webhook).
+        self.refund_outcome = GatewayRefundStatus.PENDING
         self.fail_next: list[Exception] = []
         self.reject_phone: str | None = None
         self._ids = itertools.count(1000)
@@ -89,13 +93,54 @@ class InMemoryGateway:
         raise NotFound(f"attempt {attempt_id} not found")
 
     async def create_refund(self, request: RefundRequest) -> GatewayRefund:
-        raise NotImplementedError
+        """Cashfree's rules: paid orders only, never more than was paid, one refund per refund id."""
+        self._maybe_fail()
+        existing = self.refunds.get((request.order_id, request.refund_id))
+        if existing is not None:
+            return existing
+        order = self._order(request.order_id)
+        if order.status is not GatewayOrderStatus.PAID:
+            raise GatewayRejected("refund on an unpaid order", gateway_code="order_not_paid")
+        taken = sum(
+            (
+                r.amount.amount
+                for r in await self.list_refunds(request.order_id)
+                if r.status is not GatewayRefundStatus.CANCELLED
+            ),
+            start=order.amount.amount * 0,
+        )
+        if taken + request.amount.amount > order.amount.amount:
+            raise GatewayRejected("refund exceeds the paid amount", gateway_code="refund_amount_invalid")
+        refund = GatewayRefund(
+            refund_id=request.refund_id,
+            gateway_refund_id=str(next(self._ids)),
+            order_id=request.order_id,
+            attempt_id=None,
+            amount=request.amount,
+            status=self.refund_outcome,
+            status_description=None,
+            bank_reference=None,
+            created_at=self.now,
+            processed_at=None,
+        )
+        self.refunds[(request.order_id, request.refund_id)] = refund
+        return refund
 
     async def list_refunds(self, order_id: str) -> Sequence[GatewayRefund]:
-        return []
+        return [refund for (order, _), refund in self.refunds.items() if order == order_id]
 
     async def get_refund(self, order_id: str, refund_id: str) -> GatewayRefund:
-        raise NotFound(refund_id)
+        self._maybe_fail()
+        refund = self.refunds.get((order_id, refund_id))
+        if refund is None:
+            raise NotFound(refund_id)
+        return refund
+
+    def finish_refund(self, order_id: str, refund_id: str, status: GatewayRefundStatus) -> GatewayRefund:
+        """The gateway settles a refund (what its webhook then reports)."""
+        refund = replace(self.refunds[(order_id, refund_id)], status=status, processed_at=self.now)
+        self.refunds[(order_id, refund_id)] = refund
+        return refund
 
     async def settlements_for_order(self, order_id: str) -> Sequence[GatewaySettlement]:
         return []

@@ -26,9 +26,11 @@ from payments.domain.audit.repository import AuditLog
 from payments.domain.errors import Conflict
 from payments.domain.events import Inbox, Outbox, OutgoingEvent
 from payments.domain.payment.repository import PaymentRepository
+from payments.domain.refund.repository import RefundRepository
 from payments.domain.webhook.log import WebhookLogRepository
 from payments.pipeline.topology import exchange_for
 from tests.fakes.payments import InMemoryPaymentRepository, PaymentTables
+from tests.fakes.refunds import InMemoryRefundRepository, RefundTables
 from tests.fakes.webhook_logs import InMemoryWebhookLogRepository, WebhookTables
 
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
@@ -68,6 +70,7 @@ class InMemoryStore:
         self.audit_chain_lock = asyncio.Lock()
         self.payment_tables = PaymentTables()
         self.webhook_tables = WebhookTables()
+        self.refund_tables = RefundTables()
 
     def unit_of_work(
         self, *, headers: Mapping[str, str] = NO_HEADERS
@@ -199,11 +202,13 @@ class InMemoryUnitOfWork:
         self._audit = InMemoryAuditLog(store)
         self._payments = InMemoryPaymentRepository(store.payment_tables)
         self._webhooks = InMemoryWebhookLogRepository(store.webhook_tables)
+        self._refunds = InMemoryRefundRepository(store.refund_tables)
         self.inbox: Inbox = self._inbox
         self.outbox: Outbox = self._outbox
         self.audit: AuditLog = self._audit
         self.payments: PaymentRepository = self._payments
         self.webhooks: WebhookLogRepository = self._webhooks
+        self.refunds: RefundRepository = self._refunds
 
     def commit(self) -> None:
         # Synchronous, so no other task can see half of it.
@@ -212,6 +217,7 @@ class InMemoryUnitOfWork:
         self._audit.commit()
         self._payments.commit()
         self._webhooks.commit()
+        self._refunds.commit()
 
     def release(self) -> None:
         self._audit.release()

@@ -9,6 +9,7 @@ from typing import Protocol
 from payments.domain.audit.repository import AuditLog
 from payments.domain.events import Inbox, Outbox
 from payments.domain.payment.repository import PaymentRepository
+from payments.domain.refund.repository import RefundRepository
 from payments.domain.webhook.log import WebhookLogRepository
 
 
@@ -33,6 +34,9 @@ class UnitOfWork(Protocol):
 
     @property
     def webhooks(self) -> WebhookLogRepository: ...
+
+    @property
+    def refunds(self) -> RefundRepository: ...
 
 
 #: Opens one unit of work (``async with factory() as uow``).

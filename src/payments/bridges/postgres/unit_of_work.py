@@ -15,6 +15,7 @@ from payments.bridges.postgres.outbox import PgOutbox
 from payments.bridges.postgres.payments import PgPaymentRepository
 from payments.bridges.postgres.pii import PiiCipher
 from payments.bridges.postgres.pool import Connection
+from payments.bridges.postgres.refunds import PgRefundRepository
 from payments.bridges.postgres.transaction import pooled_transaction, unavailable_if_connection_lost
 from payments.bridges.postgres.webhook_logs import PgWebhookLogRepository
 
@@ -38,6 +39,7 @@ class PgUnitOfWork:
         self.outbox = PgOutbox(connection, default_headers=headers)
         self.audit = PgAuditLog(connection)
         self.webhooks = PgWebhookLogRepository(connection)
+        self.refunds = PgRefundRepository(connection)
         self._cipher = cipher
 
     @property

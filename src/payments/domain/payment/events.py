@@ -103,3 +103,14 @@ class PaymentCancelled(PaymentEvent):
 @dataclass(frozen=True, kw_only=True)
 class PaymentSettled(PaymentEvent):
     routing_keys = ("payment.settled",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRefunded(PaymentEvent):
+    """Part or all of the captured amount went back to the customer."""
+
+    routing_keys = ("payment.refunded",)
+    refunded: str = "0"
+
+    def details(self) -> Mapping[str, Any]:
+        return {"refundedAmount": self.refunded}

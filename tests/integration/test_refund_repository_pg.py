@@ -1,0 +1,20 @@
+"""PgRefundRepository keeps the refund repository contract."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+
+import pytest
+
+from payments.bridges.postgres.pii import PiiCipher
+from payments.bridges.postgres.unit_of_work import pg_unit_of_work
+from tests.contracts_refunds import REFUND_CONTRACTS
+
+#: Only the payments each contract stores first need it; refunds hold no personal data.
+CIPHER = PiiCipher(os.urandom(32))
+
+
+@pytest.mark.parametrize("contract", REFUND_CONTRACTS, ids=lambda contract: contract.__name__)
+async def test_postgres_refunds_keep_the_contract_that(contract, pg_pool):
+    await contract(partial(pg_unit_of_work, pg_pool, cipher=CIPHER))
