@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import TypeAdapter
+
 from payments.domain.gateway import RefundSpeed
 from payments.domain.money import Money
 from payments.domain.payment.commands import Actor
@@ -22,3 +24,7 @@ class RequestRefund:
     speed: RefundSpeed = RefundSpeed.STANDARD
     idempotency_key: str | None = None
     actor: Actor
+
+
+#: A refund command as it travels on ``command.exchange`` (``command.refund.initiate``).
+REFUND_COMMANDS: TypeAdapter[RequestRefund] = TypeAdapter(RequestRefund)
