@@ -40,8 +40,10 @@ def request(command, n: int = 1) -> FakeMessage:
     )
 
 
-async def run_agent(context, *messages: FakeMessage) -> RecordingPublisher:
-    [spec] = payments.agents
+async def run_agent(context, *messages: FakeMessage, spec=None) -> RecordingPublisher:
+    """Run one agent (the payments agent unless ``spec`` says otherwise) until every message settled."""
+    if spec is None:
+        [spec] = payments.agents
     publisher = RecordingPublisher()
     stop = asyncio.Event()
     router = FailureRouter(

@@ -2,8 +2,9 @@
 
 A webhook is a hint, never proof (DESIGN §6): a payment event makes the payment service ask Cashfree
 for the order and its attempts and apply what Cashfree says, so an old or repeated event can never
-move a payment backwards, and applying one twice changes nothing. Settlement and dispute events are
-kept in the webhook log for reconciliation; unknown types are logged and acknowledged. A payload
+move a payment backwards, and applying one twice changes nothing; a refund event makes the refund
+engine ask Cashfree about that refund. Settlement and dispute events are kept in the webhook log for
+reconciliation; unknown types are logged and acknowledged. A payload
 version this code does not know, or a body it cannot read, is parked in the dead-letter queue.
 
 Messages: ``webhook.cashfree.processing`` when work starts, ``webhook.cashfree.retry`` after a transient
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payments.agents.payments import payment_service
+from payments.agents.refunds import refund_service
 from payments.domain.errors import NotFound, PaymentsError, Reject
 from payments.domain.payment.commands import Actor
 from payments.domain.payment.decisions import AmountMismatch
@@ -96,10 +98,11 @@ async def _apply(ctx: AgentContext, received: ReceivedWebhook, actor: Actor) -> 
     payload = dict(notification.raw)
     if notification.kind is NotificationKind.PAYMENT:
         return await _apply_payment(ctx, notification, actor, payload)
+    if notification.kind is NotificationKind.REFUND:
+        return await _apply_refund(ctx, notification, actor, payload)
     if notification.kind is NotificationKind.UNKNOWN:
         logger.info("acknowledged a webhook of a type we do not handle: %s", notification.event_type)
-    # Refund, settlement and dispute events are kept in the log; reconciliation and the refund
-    # engine read them from there.
+    # Settlement and dispute events are kept in the log; reconciliation reads them from there.
     return Outcome(WebhookStatus.SUCCESS, order_id=notification.order_id, payload=payload)
 
 
@@ -118,6 +121,17 @@ async def _apply_payment(
     except AmountMismatch as mismatch:
         return Outcome(WebhookStatus.FAILED, mismatch.message, order_id, payload)
     return Outcome(WebhookStatus.SUCCESS, order_id=order_id, payload=payload)
+
+
+async def _apply_refund(
+    ctx: AgentContext, notification: GatewayNotification, actor: Actor, payload: dict[str, Any]
+) -> Outcome:
+    """Like a payment event, a refund event is a hint: the refund engine asks the gateway itself."""
+    try:
+        await refund_service(ctx).sync(notification.refund_id or "", actor)
+    except NotFound:
+        return Outcome(WebhookStatus.FAILED, "no refund has this refund id", notification.order_id, payload)
+    return Outcome(WebhookStatus.SUCCESS, order_id=notification.order_id, payload=payload)
 
 
 async def _finish(ctx: AgentContext, log: WebhookLog, outcome: Outcome) -> None:

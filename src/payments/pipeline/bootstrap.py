@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from payments.agents.payments import payment_service
 from payments.agents.payments import payments as payments_flow
+from payments.agents.refunds import refunds as refunds_flow
 from payments.agents.webhooks import webhooks as webhooks_flow
 from payments.bridges.cashfree.client import CashfreeClient
 from payments.bridges.cashfree.gateway import CashfreeGateway
@@ -100,7 +101,7 @@ def _secret_values(settings: Settings) -> Iterable[str]:
 
 def blueprints() -> tuple[Blueprint, ...]:
     """Every flow the product runs; each capability adds its blueprint here."""
-    return (payments_flow, webhooks_flow)
+    return (payments_flow, webhooks_flow, refunds_flow)
 
 
 @dataclass(frozen=True)
