@@ -92,6 +92,29 @@ class Stack:
         ):
             assert r.status == 200, await r.text()
 
+    async def advance_sandbox_clock(self, seconds: float) -> None:
+        """Move the sandbox's clock on (``POST /_sandbox/clock/advance``): its due work happens."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.sandbox_url}/_sandbox/clock/advance", json={"seconds": seconds}) as response,
+        ):
+            assert response.status == 200, await response.text()
+
+    async def refund(self, user_id: str, payment_id: str, amount: str, *, key: str | None = None) -> Any:
+        return await self.api.post(
+            "/api/v1/refunds/initiate",
+            json={"paymentId": payment_id, "amount": amount, "reason": "customer asked"},
+            headers=self.headers(user_id, key=key or uuid.uuid4().hex),
+        )
+
+    async def paid(self, user_id: str, amount: str = "499.00") -> dict[str, Any]:
+        """A payment created, paid at the sandbox and verified."""
+        payment = await (await self.create(user_id, amount=amount)).json()
+        await self.pay(payment["paymentSessionId"], "testsuccess@gocash")
+        verified = await (await self.verify(user_id, payment["paymentId"])).json()
+        assert verified["status"] == "SUCCESS", verified
+        return dict(verified)
+
     def sandbox_attempts(self, order_id: str) -> list[tuple[str, str]]:
         """(cf_payment_id, status) of every attempt the sandbox holds for the order, oldest first."""
         return [

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from payments.agents.payments import payment_service
 from payments.agents.payments import payments as payments_flow
+from payments.agents.refunds import refund_service
 from payments.agents.refunds import refunds as refunds_flow
 from payments.agents.webhooks import webhooks as webhooks_flow
 from payments.bridges.cashfree.client import CashfreeClient
@@ -75,6 +76,7 @@ from payments.web.admin import ReprocessWebhook, admin_routes
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
 from payments.web.payments import payment_routes
+from payments.web.refunds import refund_routes
 from payments.web.webhooks import WebhookIngestConfig, webhook_routes
 
 logger = logging.getLogger(__name__)
@@ -284,18 +286,25 @@ async def run_web(settings: Settings) -> None:
 
 
 def web_app(resources: Resources) -> web.Application:
-    """The HTTP API: health and metrics, and the payment routes over request/reply and PostgreSQL."""
+    """The HTTP API: health and metrics, payments and refunds over request/reply and PostgreSQL,
+    webhook ingest, and the admin routes."""
     settings = resources.settings
     context = agent_context(resources)
+    payments, commands = payment_service(context), RpcCommandBus(resources.rpc)
+    idempotency = RedisIdempotencyStore(
+        resources.redis,
+        completed_ttl_seconds=settings.payments.idempotency_ttl_seconds,
+        # An in-flight key must outlive the longest wait for a reply, or a retry could slip in.
+        in_flight_ttl_seconds=max(60.0, settings.web.command_reply_timeout_seconds + 30),
+    )
     payments_api = payment_routes(
-        service=payment_service(context),
-        commands=RpcCommandBus(resources.rpc),
-        idempotency=RedisIdempotencyStore(
-            resources.redis,
-            completed_ttl_seconds=settings.payments.idempotency_ttl_seconds,
-            # An in-flight key must outlive the longest wait for a reply, or a retry could slip in.
-            in_flight_ttl_seconds=max(60.0, settings.web.command_reply_timeout_seconds + 30),
-        ),
+        service=payments, commands=commands, idempotency=idempotency, unit_of_work=context.unit_of_work
+    )
+    refunds_api = refund_routes(
+        service=refund_service(context),
+        payments=payments,
+        commands=commands,
+        idempotency=idempotency,
         unit_of_work=context.unit_of_work,
     )
     webhooks_api = webhook_routes(
@@ -319,7 +328,7 @@ def web_app(resources: Resources) -> web.Application:
     deps = WebDependencies(
         settings=settings, metrics=resources.metrics, registry=resources.registry, probes=probes(resources)
     )
-    return create_app(deps, extra_setups=[payments_api, webhooks_api, admin_api])
+    return create_app(deps, extra_setups=[payments_api, refunds_api, webhooks_api, admin_api])
 
 
 def partial_reprocess(context: AgentContext) -> ReprocessWebhook:

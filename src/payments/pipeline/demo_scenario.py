@@ -69,6 +69,17 @@ class DemoClient:
             document: dict[str, Any] = await response.json()
             return document
 
+    async def refund(self, payment_id: str, amount: str) -> tuple[int, dict[str, Any]]:
+        headers = {**self._auth, "Idempotency-Key": uuid.uuid4().hex}
+        body = {"paymentId": payment_id, "amount": amount, "reason": "customer asked"}
+        async with self._api.post("/api/v1/refunds/initiate", json=body, headers=headers) as response:
+            return response.status, await response.json()
+
+    async def get_refund(self, refund_id: str) -> dict[str, Any]:
+        async with self._api.get(f"/api/v1/refunds/{refund_id}", headers=self._auth) as response:
+            document: dict[str, Any] = await response.json()
+            return document
+
     async def pay(self, payment: dict[str, Any], upi_id: str) -> None:
         request = OrderPayRequest(
             payment_session_id=payment["paymentSessionId"],
@@ -94,9 +105,9 @@ async def run_payment_scenario(settings: Settings, base_url: str) -> Outcome:
         await _paid_after_a_decline(client, outcome)
         await _declined(client, outcome)
         await _mistakes(client, outcome)
-        await _paid_by_webhooks(
-            client, outcome, sandbox=f"http://{settings.sandbox.host}:{settings.sandbox.port}"
-        )
+        sandbox = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
+        await _paid_by_webhooks(client, outcome, sandbox=sandbox)
+        await _refunds(client, outcome, sandbox=sandbox)
     return outcome
 
 
@@ -177,3 +188,57 @@ async def _settled_by_webhook(client: DemoClient, payment_id: str, wanted: str) 
             return status
         await asyncio.sleep(0.1)  # polling another process's progress, with a deadline
     return status
+
+
+async def _paid_now(client: DemoClient, amount: str) -> dict[str, Any]:
+    _, payment, _ = await client.create(amount)
+    await client.pay(payment, SUCCEEDS)
+    return await client.verify(payment["paymentId"])
+
+
+async def _refunds(client: DemoClient, outcome: Outcome, *, sandbox: str) -> None:
+    """A full refund, two partial ones and an over-refund the balance guard refuses."""
+    full = await _paid_now(client, "499.00")
+    partial = await _paid_now(client, "1000.00")
+    outcome.payment_ids += [full["paymentId"], partial["paymentId"]]
+    _, whole = await client.refund(full["paymentId"], "499.00")
+    _, first = await client.refund(partial["paymentId"], "300.00")
+    _, second = await client.refund(partial["paymentId"], "200.00")
+    status, refused = await client.refund(partial["paymentId"], "600.00")
+    outcome.expect(
+        "an over-refund (600.00 of the 500.00 left)",
+        (status, refused["error"]["code"]),
+        (400, "refund_exceeds_balance"),
+    )
+    # Cashfree settles a refund days later; the sandbox does it when its clock moves on a minute.
+    await _advance_sandbox_clock(sandbox, seconds=61)
+    for label, refund in (("a full refund", whole), ("a partial refund", first), ("another partial", second)):
+        seen = await _refund_settled(client, refund.get("refundId", ""))
+        outcome.expect(f"{label} ({refund.get('amount')}) ends, by Cashfree's webhook", seen, "SUCCESS")
+    outcome.expect(
+        "  ... the fully refunded payment", (await client.get(full["paymentId"]))["status"], "REFUNDED"
+    )
+    outcome.expect(
+        "  ... the partly refunded one",
+        (await client.get(partial["paymentId"]))["status"],
+        "PARTIALLY_REFUNDED",
+    )
+
+
+async def _refund_settled(client: DemoClient, refund_id: str) -> str:
+    deadline = asyncio.get_running_loop().time() + 30
+    status = ""
+    while asyncio.get_running_loop().time() < deadline:
+        status = str((await client.get_refund(refund_id)).get("status"))
+        if status in {"SUCCESS", "FAILED"}:
+            return status
+        await asyncio.sleep(0.1)  # polling another process's progress, with a deadline
+    return status
+
+
+async def _advance_sandbox_clock(sandbox: str, *, seconds: float) -> None:
+    async with (
+        aiohttp.ClientSession() as control,
+        control.post(f"{sandbox}/_sandbox/clock/advance", json={"seconds": seconds}) as response,
+    ):
+        response.raise_for_status()

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from payments.domain.clock import Clock
     from payments.domain.idempotency import IdempotencyStore
     from payments.domain.payment.service import PaymentService
+    from payments.domain.refund.service import RefundService
     from payments.domain.unit_of_work import UnitOfWorkFactory
     from payments.domain.webhook.dedup import WebhookDedup
     from payments.domain.webhook.intake import GatewayWebhooks
@@ -51,6 +52,19 @@ COMMAND_BUS_KEY: Final[web.AppKey[CommandBus]] = web.AppKey("command_bus")
 IDEMPOTENCY_STORE_KEY: Final[web.AppKey[IdempotencyStore]] = web.AppKey("idempotency_store")
 #: Opens read transactions for the payment history (the service has no paged read).
 UNIT_OF_WORK_KEY: Final[web.AppKey[UnitOfWorkFactory]] = web.AppKey("unit_of_work")
+
+# The refund routes' own keys (as the admin routes have theirs): the route setups stay independent,
+# and bootstrap may hand each its own instances without one setup overwriting the other's.
+#: Reads of single refunds, with the payment's owner-or-admin rule (``RefundService.find``).
+REFUND_SERVICE_KEY: Final[web.AppKey[RefundService]] = web.AppKey("refund_service")
+#: The ownership check of a refund's payment, before anything is sent (``PaymentService.find``).
+REFUND_PAYMENTS_KEY: Final[web.AppKey[PaymentService]] = web.AppKey("refund_payments")
+#: Sends ``command.refund.initiate`` to the refunds agent and waits for the reply.
+REFUND_COMMAND_BUS_KEY: Final[web.AppKey[CommandBus]] = web.AppKey("refund_command_bus")
+#: Remembers the initiate's Idempotency-Keys and their final answers.
+REFUND_IDEMPOTENCY_KEY: Final[web.AppKey[IdempotencyStore]] = web.AppKey("refund_idempotency")
+#: Opens read transactions for a payment's refunds.
+REFUND_UNIT_OF_WORK_KEY: Final[web.AppKey[UnitOfWorkFactory]] = web.AppKey("refund_unit_of_work")
 
 #: The gateway's webhooks: authenticates and identifies a delivery (``CashfreeWebhooks``).
 GATEWAY_WEBHOOKS_KEY: Final[web.AppKey[GatewayWebhooks]] = web.AppKey("gateway_webhooks")
