@@ -45,11 +45,13 @@ async def test_two_partial_refunds_then_an_over_refund_is_refused(stack):
     assert too_much.status == 400
     assert (await too_much.json())["error"]["code"] == "refund_exceeds_balance"
     await stack.advance_sandbox_clock(61)
-    await eventually(
-        lambda: _is_payment(stack, payment["paymentId"], "PARTIALLY_REFUNDED"),
-        timeout=30,
-        what="the partial refunds to succeed",
-    )
+    for refund in (await first.json(), await second.json()):
+        await eventually(
+            lambda r=refund: _is_refund(stack, r["refundId"], "SUCCESS"),
+            timeout=30,
+            what="each partial refund",
+        )
+    assert await payment_status(stack, payment["paymentId"]) == "PARTIALLY_REFUNDED"
     listing = await stack.api.get(
         f"/api/v1/refunds/payment/{payment['paymentId']}", headers=stack.headers(USER)
     )
