@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from payments.agents.refunds import poll_unsettled_refunds, refunds
 from payments.domain.errors import DependencyUnavailable
 from payments.domain.gateway import AttemptStatus, GatewayRefundStatus
@@ -121,3 +123,16 @@ async def test_a_refund_webhook_makes_the_engine_ask_the_gateway():
         assert (await uow.refunds.get("rf_1")).status is RefundState.SUCCESS
         assert (await uow.payments.get("pay_1")).status.value == "PARTIALLY_REFUNDED"
     assert world.logs()[-1].status is WebhookStatus.SUCCESS
+
+
+async def test_a_settled_refund_is_timed_from_request_to_final_state():
+    world = World()
+    await paid(world)
+    await deliver_refunds(world, refund_request("rf_1", "40.00"))
+    world.ctx.gateway.finish_refund("ord_1", "rf_1", GatewayRefundStatus.SUCCESS)
+    world.ctx.clock.current += timedelta(minutes=11)
+
+    await poll_unsettled_refunds(world.ctx)
+
+    latency = world.ctx.metrics.refund_latency.labels("success")
+    assert latency._sum.get() == pytest.approx(11 * 60)

@@ -14,7 +14,9 @@ from typing import Final
 from payments.domain.errors import PaymentsError, Retry
 from payments.domain.payment.service import SYSTEM
 from payments.domain.refund.commands import REFUND_COMMANDS, RequestRefund
+from payments.domain.refund.model import Refund
 from payments.domain.refund.service import RefundService
+from payments.domain.refund.states import RefundState
 from payments.pipeline import topology
 from payments.pipeline.blueprint import Blueprint
 from payments.pipeline.context import AgentContext
@@ -31,7 +33,20 @@ POLL_BATCH: Final = 100
 
 
 def refund_service(ctx: AgentContext) -> RefundService:
-    return RefundService(unit_of_work=ctx.unit_of_work, gateway=ctx.gateway, locks=ctx.locks, clock=ctx.clock)
+    """The refund engine, timing every refund from request to final state."""
+
+    def observe(refund: Refund) -> None:
+        settled_at = refund.processed_at or refund.updated_at
+        outcome = "success" if refund.status is RefundState.SUCCESS else "failed"
+        ctx.metrics.refund_latency.labels(outcome).observe((settled_at - refund.created_at).total_seconds())
+
+    return RefundService(
+        unit_of_work=ctx.unit_of_work,
+        gateway=ctx.gateway,
+        locks=ctx.locks,
+        clock=ctx.clock,
+        on_settled=observe,
+    )
 
 
 @refunds.agent(topology.REFUND_COMMANDS, value_type=REFUND_COMMANDS, concurrency=4)

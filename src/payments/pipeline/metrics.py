@@ -28,6 +28,7 @@ class Metrics:
     outbox_backlog: Gauge
     outbox_oldest_age: Gauge
     http_requests: Histogram
+    refund_latency: Histogram
     webhooks_received: Counter
     webhook_ingest_duration: Histogram
 
@@ -91,6 +92,14 @@ def create(registry: CollectorRegistry) -> Metrics:
         outbox_oldest_age=Gauge(
             "payments_outbox_oldest_age_seconds",
             "Age of the oldest unpublished outbox event (0 when empty).",
+            registry=registry,
+        ),
+        refund_latency=Histogram(
+            "payments_refund_latency_seconds",
+            "From a refund's request to its final state, by outcome (success, failed).",
+            ["outcome"],
+            # Refunds take from seconds (instant) to days (standard, bank-side).
+            buckets=(1, 10, 60, 300, 1800, 3600, 21600, 86400, 259200, 604800, 1209600),
             registry=registry,
         ),
         http_requests=Histogram(

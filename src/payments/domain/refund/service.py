@@ -10,6 +10,7 @@ moves the refund, and the payment when a refund succeeds, in one transaction wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
@@ -65,12 +66,20 @@ class RefundIdReused(Conflict):
 
 class RefundService:
     def __init__(
-        self, *, unit_of_work: UnitOfWorkFactory, gateway: PaymentGateway, locks: PaymentLocks, clock: Clock
+        self,
+        *,
+        unit_of_work: UnitOfWorkFactory,
+        gateway: PaymentGateway,
+        locks: PaymentLocks,
+        clock: Clock,
+        on_settled: Callable[[Refund], None] | None = None,
     ) -> None:
         self._uow = unit_of_work
         self._gateway = gateway
         self._locks = locks
         self._clock = clock
+        #: Told of every refund that reached SUCCESS or FAILED, after its transaction committed.
+        self._on_settled = on_settled
 
     async def request(self, command: RequestRefund) -> Refund:
         """Reserve the amount (once), then ask the gateway (once). Safe to repeat."""
@@ -171,6 +180,8 @@ class RefundService:
             await self._announce(uow, after, trigger, now)
             if after.status is RefundState.SUCCESS and trigger is RefundTrigger.SUCCEED:
                 await self._refund_payment(uow, payment, actor, now)
+        if self._on_settled is not None and trigger in {RefundTrigger.SUCCEED, RefundTrigger.FAIL}:
+            self._on_settled(after)
         return after
 
     async def _announce(
