@@ -186,3 +186,18 @@ async def test_a_payment_past_the_refund_window_cannot_be_refunded(world):
 
     with pytest.raises(RefundWindowClosed):
         await world.refunds.request(world.ask("rf_1", "10.00"))
+
+
+async def test_a_refund_the_bank_reverses_gives_its_amount_back_to_the_balance(world):
+    await world.paid_payment()
+    world.gateway.refund_outcome = GatewayRefundStatus.SUCCESS
+    await world.refunds.request(world.ask("rf_1", "499.00"))
+
+    reversed_refund = await world.refunds.reverse("rf_1", ADMIN, reason="REFUND_REVERSAL in the recon report")
+    again = await world.refunds.request(world.ask("rf_2", "499.00"))
+
+    assert reversed_refund.status is RefundState.REVERSED
+    assert reversed_refund.status_description == "REFUND_REVERSAL in the recon report"
+    # Our balance let the new refund through (no RefundExceedsBalance); whether the gateway accepts a
+    # second refund after a reversal is its own rule (this fake still counts the reversed one).
+    assert again.refund_id == "rf_2"

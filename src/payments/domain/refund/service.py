@@ -36,8 +36,11 @@ from payments.domain.refund.states import (
 )
 from payments.domain.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
-#: Payments money can be refunded from.
-REFUNDABLE: Final = frozenset({PaymentState.SUCCESS, PaymentState.SETTLED, PaymentState.PARTIALLY_REFUNDED})
+#: Payments money can be refunded from. REFUNDED is among them because a bank reversal gives a refund's
+#: amount back: the balance check, not the state, decides how much is left.
+REFUNDABLE: Final = frozenset(
+    {PaymentState.SUCCESS, PaymentState.SETTLED, PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED}
+)
 
 
 class RefundExceedsBalance(ValidationFailed):
@@ -111,6 +114,12 @@ class RefundService:
         if not path_to(refund.status, target) and answer.status is GatewayRefundStatus.ONHOLD:
             current = await self._apply(current, None, changes, actor)  # keep why it is on hold
         return current
+
+    async def reverse(self, refund_id: str, actor: Actor, *, reason: str) -> Refund:
+        """The bank sent a successful refund back (reconciliation sees it): REVERSED, balance restored."""
+        async with self._uow() as uow:
+            refund = await uow.refunds.get(refund_id)
+        return await self._apply(refund, RefundTrigger.REVERSE, {"status_description": reason}, actor)
 
     async def sync(self, refund_id: str, actor: Actor) -> Refund:
         """Ask the gateway about one refund and apply its answer (the poll for stuck refunds)."""
