@@ -6,10 +6,14 @@ import asyncio
 import os
 import re
 import sys
+from datetime import UTC, datetime
 
 import asyncpg
 
 from payments.bridges.postgres.migrate import load_migrations
+from payments.bridges.postgres.pool import open_pool
+from payments.bridges.postgres.unit_of_work import pg_unit_of_work
+from payments.domain.audit.model import AuditEntry
 
 
 async def payments(*arguments: str, env: dict[str, str], cwd=None) -> tuple[int, str]:
@@ -92,3 +96,48 @@ async def test_the_demo_starts_the_stack_and_reports_every_check_passed(
     for route in ("/health ", "/health/database ", "/health/redis ", "/health/queues "):
         assert f"GET {route}-> 200" in output
     assert (tmp_path / "var" / "demo" / "worker.log").read_text().count('"worker started') == 1
+
+
+async def test_audit_verify_names_a_row_written_behind_the_logs_back(scratch_dsn):
+    env = {"DATABASE_URL": scratch_dsn, "LOG_LEVEL": "WARNING"}
+    assert (await payments("migrate", "--create-database", env=env))[0] == 0
+    connection = await asyncpg.connect(scratch_dsn)
+    try:
+        await connection.execute(
+            "INSERT INTO audit_logs "
+            "(action, resource_type, resource_id, trace_id, request_id, created_at, hash) "
+            "VALUES ('x', 'y', 'z', 't', 'r', now(), repeat('0', 64))"
+        )
+        broken = await payments("audit-verify", env=env)
+    finally:
+        await connection.close()
+
+    assert broken[0] == 1
+    assert "audit chain BROKEN at row" in broken[1]
+
+
+async def test_audit_verify_passes_on_a_chain_written_by_the_application(scratch_dsn):
+    env = {"DATABASE_URL": scratch_dsn, "LOG_LEVEL": "WARNING"}
+    assert (await payments("migrate", "--create-database", env=env))[0] == 0
+    async with open_pool(scratch_dsn, min_size=1, max_size=2, command_timeout=10) as pool:
+        for n in range(3):
+            async with pg_unit_of_work(pool) as uow:
+                await uow.audit.append(
+                    AuditEntry(
+                        actor_id="ops",
+                        action="payment.open",
+                        resource_type="payment",
+                        resource_id=f"pay_{n}",
+                        before_state=None,
+                        after_state={"status": "PENDING", "amount": "499.00"},
+                        ip_address=None,
+                        user_agent=None,
+                        trace_id="t" * 32,
+                        request_id="r",
+                        created_at=datetime.now(UTC),
+                    )
+                )
+
+    code, output = await payments("audit-verify", env=env)
+
+    assert (code, output) == (0, "audit chain intact: 3 rows\n")

@@ -36,6 +36,7 @@ from payments.bridges.cashfree.intake import CashfreeWebhooks
 from payments.bridges.cashfree.sandbox.app import create_sandbox_app
 from payments.bridges.cashfree.sandbox.config import SandboxConfig
 from payments.bridges.cashfree.signature import WebhookVerifier, wall_clock_ms
+from payments.bridges.postgres.audit import PgAuditLog
 from payments.bridges.postgres.migrate import ensure_database, migrate
 from payments.bridges.postgres.outbox import PgOutboxRelayStore
 from payments.bridges.postgres.pii import PiiCipher
@@ -53,6 +54,7 @@ from payments.bridges.redis.idempotency import RedisIdempotencyStore
 from payments.bridges.redis.lease import RedisLease
 from payments.bridges.redis.locks import RedisPaymentLocks
 from payments.bridges.redis.webhook_dedup import RedisWebhookDedup
+from payments.domain.audit.model import ChainVerification
 from payments.domain.clock import SystemClock
 from payments.domain.gateway import PaymentGateway
 from payments.domain.locks import PaymentLocks
@@ -389,6 +391,20 @@ async def run_migrate(settings: Settings, *, create_database: bool) -> list[str]
     if create_database and await ensure_database(dsn):
         logger.info("created the database")
     return await migrate(dsn)
+
+
+async def run_audit_verify(settings: Settings) -> ChainVerification:
+    """``payments audit-verify``: re-compute the audit log's hash chain from its first row."""
+    async with (
+        open_pool(
+            settings.postgres.url.get_secret_value(),
+            min_size=1,
+            max_size=1,
+            command_timeout=settings.postgres.command_timeout_seconds,
+        ) as pool,
+        pool.acquire() as connection,
+    ):
+        return await PgAuditLog(connection).verify_chain()
 
 
 async def run_topology(settings: Settings) -> None:

@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "topology", help="declare exchanges, queues, retry tiers, DLQs and the event log"
     ).set_defaults(run=_topology)
+    commands.add_parser(
+        "audit-verify", help="re-compute the audit log's hash chain (exit 1 naming the first edited row)"
+    ).set_defaults(run=_audit_verify)
     commands.add_parser("web", help="serve the HTTP API, webhook ingest, health and /metrics").set_defaults(
         run=_web
     )
@@ -120,6 +123,15 @@ async def _migrate(settings: Settings, arguments: argparse.Namespace) -> int:
     applied = await bootstrap.run_migrate(settings, create_database=arguments.create_database)
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
     return 0
+
+
+async def _audit_verify(settings: Settings, arguments: argparse.Namespace) -> int:
+    verification = await bootstrap.run_audit_verify(settings)
+    if verification.intact:
+        print(f"audit chain intact: {verification.checked} rows")
+        return 0
+    print(f"audit chain BROKEN at row {verification.first_broken_id} ({verification.checked} rows checked)")
+    return 1
 
 
 async def _topology(settings: Settings, arguments: argparse.Namespace) -> int:
