@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, TypeAdapter
 
+from payments.domain.audit.model import AuditEntry
 from payments.domain.money import Money
 from payments.domain.payment.model import CustomerDetails
 
@@ -22,6 +24,35 @@ class Actor:
     trace_id: str
     request_id: str
     is_admin: bool = False
+
+    def may_see(self, owner_id: str) -> bool:
+        """Whether this actor may see (and act on) what ``owner_id`` owns: their own, or anything as admin."""
+        return self.is_admin or owner_id == self.actor_id
+
+    def audit(
+        self,
+        action: str,
+        *,
+        resource_type: str,
+        resource_id: str,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any],
+        now: datetime,
+    ) -> AuditEntry:
+        """The audit row of ``action``, done by this actor, from where and under which request."""
+        return AuditEntry(
+            actor_id=self.actor_id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            before_state=before,
+            after_state=after,
+            ip_address=self.ip_address,
+            user_agent=self.user_agent,
+            trace_id=self.trace_id,
+            request_id=self.request_id,
+            created_at=now,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

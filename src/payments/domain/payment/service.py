@@ -74,7 +74,7 @@ class PaymentService:
                 payment = await uow.payments.get(payment_id)
             else:
                 payment = await uow.payments.get_by_order_id(order_id or "")
-        if not actor.is_admin and payment.user_id != actor.actor_id:
+        if not actor.may_see(payment.user_id):
             raise NotFound(f"payment {payment_id or order_id} not found")
         return payment
 
@@ -286,16 +286,11 @@ def _audit(
     *,
     extra: dict[str, object] | None = None,
 ) -> AuditEntry:
-    return AuditEntry(
-        actor_id=actor.actor_id,
-        action=action,
+    return actor.audit(
+        action,
         resource_type="payment",
         resource_id=after.payment_id,
-        before_state=before.snapshot() if before else None,
-        after_state={**after.snapshot(), **(extra or {})},
-        ip_address=actor.ip_address,
-        user_agent=actor.user_agent,
-        trace_id=actor.trace_id,
-        request_id=actor.request_id,
-        created_at=now,
+        before=before.snapshot() if before else None,
+        after={**after.snapshot(), **(extra or {})},
+        now=now,
     )

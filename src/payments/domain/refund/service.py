@@ -208,18 +208,13 @@ class RefundService:
         after = payment.moved(trigger, now=now)
         await uow.payments.save(payment, after, trigger)
         await uow.audit.append(
-            AuditEntry(
-                actor_id=actor.actor_id,
-                action=f"payment.{trigger.value}",
+            actor.audit(
+                f"payment.{trigger.value}",
                 resource_type="payment",
                 resource_id=payment.payment_id,
-                before_state=payment.snapshot(),
-                after_state=after.snapshot(),
-                ip_address=actor.ip_address,
-                user_agent=actor.user_agent,
-                trace_id=actor.trace_id,
-                request_id=actor.request_id,
-                created_at=now,
+                before=payment.snapshot(),
+                after=after.snapshot(),
+                now=now,
             )
         )
         event = PaymentRefunded(
@@ -233,7 +228,7 @@ class RefundService:
 
 
 def _check_owner(actor: Actor, payment: Payment, what: str) -> None:
-    if not actor.is_admin and payment.user_id != actor.actor_id:
+    if not actor.may_see(payment.user_id):
         raise NotFound(f"{what} not found")
 
 
@@ -293,16 +288,11 @@ def _refund_event(refund: Refund, routing_key: str, now: datetime) -> OutgoingEv
 
 
 def _audit(actor: Actor, action: str, before: Refund | None, after: Refund, now: datetime) -> AuditEntry:
-    return AuditEntry(
-        actor_id=actor.actor_id,
-        action=action,
+    return actor.audit(
+        action,
         resource_type="refund",
         resource_id=after.refund_id,
-        before_state=before.snapshot() if before else None,
-        after_state=after.snapshot(),
-        ip_address=actor.ip_address,
-        user_agent=actor.user_agent,
-        trace_id=actor.trace_id,
-        request_id=actor.request_id,
-        created_at=now,
+        before=before.snapshot() if before else None,
+        after=after.snapshot(),
+        now=now,
     )
