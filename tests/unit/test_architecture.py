@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "payments"
 ALLOWED_INTERNAL = {
     "domain": {"domain"},
     "tables": {"tables"},
-    "bridges": {"bridges", "domain", "pipeline.topology"},
+    "bridges": {"bridges", "domain", "tables", "pipeline.topology"},
     "agents": {"agents", "domain", "pipeline", "tables"},
     "web": {"web", "domain", "pipeline"},
 }
