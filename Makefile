@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install services demo test lint format unit integration clean
+.PHONY: install services browser demo test lint format unit integration clean
 
 install: $(INSTALLED)
 
@@ -17,6 +17,10 @@ $(INSTALLED): pyproject.toml
 
 services:
 	@scripts/ensure-services.sh
+
+# Debian's Chromium, for the browser test of the admin page (installed once, with apt-get).
+browser:
+	@scripts/ensure-browser.sh
 
 demo: install services
 	$(BIN)/payments demo
@@ -31,7 +35,7 @@ format: install
 	$(BIN)/ruff check --fix src tests
 
 # Lint, then the whole suite under coverage (line and branch), failing under the floor in pyproject.toml.
-test: install services lint
+test: install services browser lint
 	@rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	@$(BIN)/coverage combine --quiet
@@ -40,7 +44,7 @@ test: install services lint
 unit: install
 	$(BIN)/pytest tests/unit
 
-integration: install services
+integration: install services browser
 	$(BIN)/pytest tests/integration tests/e2e
 
 clean:

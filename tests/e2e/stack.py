@@ -45,16 +45,28 @@ class Stack:
             headers["Idempotency-Key"] = key
         return headers
 
-    async def create(self, user_id: str, *, key: str | None = None, amount: str = "499.00") -> Any:
+    async def create(
+        self,
+        user_id: str,
+        *,
+        key: str | None = None,
+        amount: str = "499.00",
+        client_ip: str | None = None,
+        email: str = "asha@example.com",
+    ) -> Any:
+        """Create a payment as ``user_id``; ``client_ip`` is named as a proxy would (X-Forwarded-For)."""
+        headers = self.headers(user_id, key=key or uuid.uuid4().hex)
+        if client_ip is not None:
+            headers["X-Forwarded-For"] = client_ip
         return await self.api.post(
             "/api/v1/payments/create",
             json={
                 "amount": amount,
                 "currency": "INR",
-                "customer": {"name": "Asha Rao", "email": "asha@example.com", "phone": "9876543210"},
+                "customer": {"name": "Asha Rao", "email": email, "phone": "9876543210"},
                 "description": "CommDesk Pro",
             },
-            headers=self.headers(user_id, key=key or uuid.uuid4().hex),
+            headers=headers,
         )
 
     async def verify(self, user_id: str, payment_id: str) -> Any:

@@ -95,6 +95,24 @@ async def test_the_demo_starts_the_stack_and_reports_every_check_passed(
     assert "[ok ] a second attempt succeeds: FAILED -> SUCCESS: SUCCESS" in output
     for route in ("/health ", "/health/database ", "/health/redis ", "/health/queues "):
         assert f"GET {route}-> 200" in output
+    # Fraud screening on its default rules: the ordinary customers pass, the burst from one address
+    # (drawn afresh each run) is stopped after ip_per_minute's 10, and admins see the alert live.
+    burst = re.search(
+        r"\[ok \] the burst from (198\.51\.100\.\d+) is stopped after 10: "
+        r"201 PENDING x10, 403 payment_blocked x4\n",
+        output,
+    )
+    assert burst, output
+    assert (
+        "[ok ]   ... the 4 refused payments are stored CANCELLED (GET /api/v1/payments/{id}): "
+        "CANCELLED (blocked by fraud screening) x4\n"
+    ) in output
+    alerted = f"[ok ] admins are alerted once (GET /api/v1/admin/alerts): [('fraud_block', 'ip:{burst[1]}')]"
+    assert alerted in output
+    assert "[ok ]   ... and no customer of the day raised a fraud alert: []" in output
+    assert "[ok ]   ... and the same alert arrived live on the stream: alr_" in output
+    assert f"admin page         http://127.0.0.1:{web_port}/admin " in output
+    assert "alerts, fraud_signals" in output
     assert (tmp_path / "var" / "demo" / "worker.log").read_text().count('"worker started') == 1
 
 

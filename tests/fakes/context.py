@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -10,9 +12,11 @@ from prometheus_client import CollectorRegistry
 
 from payments.bridges.cashfree.intake import CashfreeWebhooks
 from payments.bridges.cashfree.signature import WebhookVerifier
+from payments.domain.alerts.rules import QueueDepth
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.context import AgentContext
 from payments.pipeline.settings import load_settings
+from payments.tables.memory import MemoryWindowStore
 from tests.fakes.gateway import FixedClock, InMemoryGateway, InMemoryPaymentLocks
 from tests.fakes.storage import InMemoryStore
 
@@ -35,6 +39,21 @@ def _now_ms() -> int:
     return int(NOW.timestamp() * 1000)
 
 
+@dataclass
+class ScriptedQueueGauge:
+    """A ``QueueGauge`` whose depths a test sets between polls."""
+
+    current: list[QueueDepth] = field(default_factory=list)
+
+    async def depths(self) -> Sequence[QueueDepth]:
+        return list(self.current)
+
+
+def fake_digest(value: str, *, kind: str) -> str:
+    """A stand-in for the keyed digest: stable, and never the value itself."""
+    return hashlib.sha256(f"{kind}:{value.strip().lower()}".encode()).hexdigest()[:32]
+
+
 def fake_context(**overrides: Any) -> AgentContext:
     store = overrides.pop("store", None) or InMemoryStore()
     fields: dict[str, Any] = {
@@ -50,6 +69,9 @@ def fake_context(**overrides: Any) -> AgentContext:
         ),
         "locks": InMemoryPaymentLocks(),
         "replies": RecordingReplies(),
+        "tables": MemoryWindowStore(),
+        "digest": fake_digest,
+        "queues": ScriptedQueueGauge(),
     }
     fields.update(overrides)
     return AgentContext(**fields)

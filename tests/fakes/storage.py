@@ -21,14 +21,17 @@ from typing import Any
 
 from payments.bridges.postgres.audit import chain_hash, link_is_intact
 from payments.bridges.postgres.json_values import from_json, to_json
+from payments.domain.alerts.repository import AlertRepository
 from payments.domain.audit.model import AuditEntry, ChainVerification
 from payments.domain.audit.repository import AuditLog
 from payments.domain.errors import Conflict
 from payments.domain.events import Inbox, Outbox, OutgoingEvent
+from payments.domain.fraud.signals import FraudSignalRepository
 from payments.domain.payment.repository import PaymentRepository
 from payments.domain.refund.repository import RefundRepository
 from payments.domain.webhook.log import WebhookLogRepository
 from payments.pipeline.topology import exchange_for
+from tests.fakes.alerts import AlertTables, InMemoryAlertRepository, InMemoryFraudSignalRepository
 from tests.fakes.payments import InMemoryPaymentRepository, PaymentTables
 from tests.fakes.refunds import InMemoryRefundRepository, RefundTables
 from tests.fakes.webhook_logs import InMemoryWebhookLogRepository, WebhookTables
@@ -71,6 +74,7 @@ class InMemoryStore:
         self.payment_tables = PaymentTables()
         self.webhook_tables = WebhookTables()
         self.refund_tables = RefundTables()
+        self.alert_tables = AlertTables()
 
     def unit_of_work(
         self, *, headers: Mapping[str, str] = NO_HEADERS
@@ -203,12 +207,16 @@ class InMemoryUnitOfWork:
         self._payments = InMemoryPaymentRepository(store.payment_tables)
         self._webhooks = InMemoryWebhookLogRepository(store.webhook_tables)
         self._refunds = InMemoryRefundRepository(store.refund_tables)
+        self._alerts = InMemoryAlertRepository(store.alert_tables)
+        self._fraud_signals = InMemoryFraudSignalRepository(store.alert_tables)
         self.inbox: Inbox = self._inbox
         self.outbox: Outbox = self._outbox
         self.audit: AuditLog = self._audit
         self.payments: PaymentRepository = self._payments
         self.webhooks: WebhookLogRepository = self._webhooks
         self.refunds: RefundRepository = self._refunds
+        self.alerts: AlertRepository = self._alerts
+        self.fraud_signals: FraudSignalRepository = self._fraud_signals
 
     def commit(self) -> None:
         # Synchronous, so no other task can see half of it.
@@ -218,6 +226,8 @@ class InMemoryUnitOfWork:
         self._payments.commit()
         self._webhooks.commit()
         self._refunds.commit()
+        self._alerts.commit()
+        self._fraud_signals.commit()
 
     def release(self) -> None:
         self._audit.release()

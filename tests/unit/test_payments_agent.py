@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from payments.agents.payments import expire_unpaid_payments, payments
@@ -11,11 +10,10 @@ from payments.domain.gateway import AttemptStatus
 from payments.domain.money import Money
 from payments.domain.payment.commands import PAYMENT_COMMANDS, Actor, CreatePayment, VerifyPayment
 from payments.domain.payment.model import CustomerDetails
-from payments.pipeline.runtime import FailureRouter, supervise_agent
-from tests.fakes.broker import FakeConsumer, FakeMessage, RecordingPublisher
+from tests.fakes.agents import run_until_settled
+from tests.fakes.broker import FakeMessage, RecordingPublisher
 from tests.fakes.context import NOW, fake_context
 from tests.fakes.storage import InMemoryStore
-from tests.waiting import eventually
 
 ACTOR = Actor(actor_id="user-1", trace_id="a" * 32, request_id="r1")
 
@@ -41,28 +39,10 @@ def request(command, n: int = 1) -> FakeMessage:
 
 
 async def run_agent(context, *messages: FakeMessage, spec=None) -> RecordingPublisher:
-    """Run one agent (the payments agent unless ``spec`` says otherwise) until every message settled."""
+    """Run one agent (the payments agent unless ``spec`` says otherwise) until every command settled."""
     if spec is None:
         [spec] = payments.agents
-    publisher = RecordingPublisher()
-    stop = asyncio.Event()
-    router = FailureRouter(
-        publisher, queue=spec.queue, agent=spec.name, delay_scale=0.001, metrics=context.metrics
-    )
-    task = asyncio.create_task(
-        supervise_agent(
-            spec,
-            context=context,
-            consumer=FakeConsumer(*messages),
-            router=router,
-            metrics=context.metrics,
-            stop=stop,
-        )
-    )
-    await eventually(lambda: all(m.settled for m in messages), what="every command settled")
-    stop.set()
-    await asyncio.wait_for(task, timeout=5)
-    return publisher
+    return await run_until_settled(spec, context, *messages)
 
 
 def answers(context) -> list[dict]:

@@ -10,7 +10,9 @@ caller's idempotency key and every change is a guarded transition.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from payments.agents.fraud_tables import fraud_screen
 from payments.domain.errors import PaymentsError, Retry
 from payments.domain.payment.commands import PAYMENT_COMMANDS, CreatePayment, VerifyPayment
 from payments.domain.payment.service import PaymentService
@@ -28,8 +30,14 @@ EXPIRY_BATCH = 200
 
 
 def payment_service(ctx: AgentContext) -> PaymentService:
+    """The payment service, screening every create against the fraud tables."""
     return PaymentService(
-        unit_of_work=ctx.unit_of_work, gateway=ctx.gateway, locks=ctx.locks, clock=ctx.clock
+        unit_of_work=ctx.unit_of_work,
+        gateway=ctx.gateway,
+        locks=ctx.locks,
+        clock=ctx.clock,
+        fraud=fraud_screen(ctx),
+        fraud_alert_cooldown=timedelta(seconds=ctx.settings.fraud.alert_cooldown_seconds),
     )
 
 

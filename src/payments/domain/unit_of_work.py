@@ -6,8 +6,10 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from payments.domain.alerts.repository import AlertRepository
 from payments.domain.audit.repository import AuditLog
 from payments.domain.events import Inbox, Outbox
+from payments.domain.fraud.signals import FraudSignalRepository
 from payments.domain.payment.repository import PaymentRepository
 from payments.domain.refund.repository import RefundRepository
 from payments.domain.webhook.log import WebhookLogRepository
@@ -37,6 +39,12 @@ class UnitOfWork(Protocol):
 
     @property
     def refunds(self) -> RefundRepository: ...
+
+    @property
+    def alerts(self) -> AlertRepository: ...
+
+    @property
+    def fraud_signals(self) -> FraudSignalRepository: ...
 
 
 #: Opens one unit of work (``async with factory() as uow``).

@@ -42,6 +42,9 @@ class AgentSpec(Generic[T]):
     value_type: type[T] | TypeAdapter[T]
     concurrency: int
     function: AgentFunction[T]
+    #: Safe to feed old events again (``payments replay``): its effects are tables and inbox-guarded
+    #: writes only. An agent that calls the outside world (a payment gateway) must stay False.
+    replayable: bool = False
 
     @property
     def help(self) -> str:
@@ -76,15 +79,24 @@ class Blueprint:
     crontabs: list[CrontabSpec] = field(default_factory=list)
 
     def agent(
-        self, queue: QueueSpec, *, value_type: type[T] | TypeAdapter[T], concurrency: int = 1
+        self,
+        queue: QueueSpec,
+        *,
+        value_type: type[T] | TypeAdapter[T],
+        concurrency: int = 1,
+        replayable: bool = False,
     ) -> Callable[[AgentFunction[T]], AgentFunction[T]]:
-        """Register an agent consuming ``queue``; each message body is validated as ``value_type``."""
+        """Register an agent consuming ``queue``; each message body is validated as ``value_type``.
+
+        ``replayable=True`` lets ``payments replay`` feed it events from the event log again; only for
+        agents whose effects are idempotent per event id and touch nothing outside our own stores.
+        """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
 
         def register(function: AgentFunction[T]) -> AgentFunction[T]:
             name = f"{self.name}.{function.__name__}"
-            self.agents.append(AgentSpec(name, queue, value_type, concurrency, function))
+            self.agents.append(AgentSpec(name, queue, value_type, concurrency, function, replayable))
             return function
 
         return register

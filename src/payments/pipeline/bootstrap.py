@@ -14,9 +14,10 @@ import logging
 import signal
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from payments.agents.alerts import alerts as alerts_flow
+from payments.agents.fraud import fraud as fraud_flow
 from payments.agents.payments import payment_service
 from payments.agents.payments import payments as payments_flow
 from payments.agents.refunds import refund_service
@@ -42,20 +45,25 @@ from payments.bridges.postgres.outbox import PgOutboxRelayStore
 from payments.bridges.postgres.pii import PiiCipher
 from payments.bridges.postgres.pool import check_database, open_pool
 from payments.bridges.postgres.unit_of_work import pg_unit_of_work
+from payments.bridges.rabbitmq.alert_feed import RabbitAlertFeed
 from payments.bridges.rabbitmq.connection import open_connection
 from payments.bridges.rabbitmq.consumer import QueueConsumer
 from payments.bridges.rabbitmq.dead_letters import RabbitDeadLetters
+from payments.bridges.rabbitmq.event_log import EventLogReader
 from payments.bridges.rabbitmq.inspection import queue_depths
 from payments.bridges.rabbitmq.publisher import RabbitPublisher
+from payments.bridges.rabbitmq.queue_gauge import RabbitQueueGauge
 from payments.bridges.rabbitmq.rpc import RpcClient, RpcReplier
 from payments.bridges.rabbitmq.topology import declare_topology
 from payments.bridges.redis.client import check_redis, open_redis
 from payments.bridges.redis.idempotency import RedisIdempotencyStore
 from payments.bridges.redis.lease import RedisLease
 from payments.bridges.redis.locks import RedisPaymentLocks
+from payments.bridges.redis.tables import RedisWindowStore
 from payments.bridges.redis.webhook_dedup import RedisWebhookDedup
 from payments.domain.audit.model import ChainVerification
 from payments.domain.clock import SystemClock
+from payments.domain.fraud.screen import Digest
 from payments.domain.gateway import PaymentGateway
 from payments.domain.locks import PaymentLocks
 from payments.domain.unit_of_work import UnitOfWork
@@ -70,11 +78,13 @@ from payments.pipeline.logging import configure_logging, register_secret
 from payments.pipeline.metrics import Metrics
 from payments.pipeline.outbox_relay import OutboxRelay
 from payments.pipeline.publishing import Publisher, TracedPublisher
+from payments.pipeline.replay import ReplayReport, replay, replay_selection
 from payments.pipeline.settings import Settings, load_settings
 from payments.pipeline.topology import WORK_QUEUES, QueueSpec
 from payments.pipeline.tracing import TraceContext, current_trace
 from payments.web.access_log import AccessLogger
 from payments.web.admin import ReprocessWebhook, admin_routes
+from payments.web.admin_alerts import admin_alert_routes
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
 from payments.web.payments import payment_routes
@@ -105,7 +115,7 @@ def _secret_values(settings: Settings) -> Iterable[str]:
 
 def blueprints() -> tuple[Blueprint, ...]:
     """Every flow the product runs; each capability adds its blueprint here."""
-    return (payments_flow, webhooks_flow, refunds_flow)
+    return (payments_flow, webhooks_flow, refunds_flow, fraud_flow, alerts_flow)
 
 
 @dataclass(frozen=True)
@@ -217,7 +227,19 @@ def agent_context(resources: Resources) -> AgentContext:
         webhooks=gateway_webhooks(resources.settings),
         locks=resources.locks,
         replies=resources.replies,
+        tables=RedisWindowStore(resources.redis),
+        digest=personal_data_digest(resources.cipher),
+        queues=RabbitQueueGauge(resources.amqp),
     )
+
+
+def personal_data_digest(cipher: PiiCipher) -> Digest:
+    """Keyed digests of emails and phones (the cipher's look-up hash, as hex) for the fraud tables."""
+
+    def digest(value: str, *, kind: str) -> str:
+        return cipher.lookup_hash(value, kind=kind).hex()
+
+    return digest
 
 
 def gateway_webhooks(settings: Settings) -> CashfreeWebhooks:
@@ -289,7 +311,7 @@ async def run_web(settings: Settings) -> None:
 
 def web_app(resources: Resources) -> web.Application:
     """The HTTP API: health and metrics, payments and refunds over request/reply and PostgreSQL,
-    webhook ingest, and the admin routes."""
+    webhook ingest, the admin routes, and the admin page with its live alert stream."""
     settings = resources.settings
     context = agent_context(resources)
     payments, commands = payment_service(context), RpcCommandBus(resources.rpc)
@@ -330,7 +352,18 @@ def web_app(resources: Resources) -> web.Application:
     deps = WebDependencies(
         settings=settings, metrics=resources.metrics, registry=resources.registry, probes=probes(resources)
     )
-    return create_app(deps, extra_setups=[payments_api, refunds_api, webhooks_api, admin_api])
+    # One broker subscription per web process, fanned out to every open admin alert stream.
+    alert_feed = RabbitAlertFeed(resources.amqp)
+    alerts_api = admin_alert_routes(feed=alert_feed, unit_of_work=context.unit_of_work)
+    app = create_app(deps, extra_setups=[payments_api, refunds_api, webhooks_api, admin_api, alerts_api])
+
+    async def alert_feed_running(app: web.Application) -> AsyncIterator[None]:
+        await alert_feed.start()
+        yield
+        await alert_feed.close()
+
+    app.cleanup_ctx.append(alert_feed_running)
+    return app
 
 
 def partial_reprocess(context: AgentContext) -> ReprocessWebhook:
@@ -413,6 +446,29 @@ async def run_topology(settings: Settings) -> None:
         channel = await connection.channel()
         await declare_topology(channel, WORK_QUEUES)
         await channel.close()
+
+
+async def run_replay(
+    settings: Settings,
+    *,
+    start: datetime | int,
+    end: datetime | None,
+    agents: Sequence[str] | None,
+    progress: Callable[[ReplayReport], object],
+    app: App | None = None,
+) -> ReplayReport:
+    """``payments replay``: feed the event log from ``start`` to ``end`` to replayable agents, once.
+
+    The agents get the worker's context, so their tables and inbox-guarded writes go where the live
+    run's went; what they put in the outbox is published by the running workers' relays.
+    """
+    chosen = app or App(blueprints())
+    replay_selection(chosen, agents)  # refuse unknown or unreplayable names before connecting
+    async with open_resources(settings, process="replay") as resources:
+        reader = EventLogReader(resources.amqp, publish_timeout=settings.rabbitmq.publish_timeout_seconds)
+        return await replay(
+            chosen, agent_context(resources), reader, agents=agents, start=start, end=end, progress=progress
+        )
 
 
 @asynccontextmanager

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvloop
@@ -16,6 +17,7 @@ from payments.bridges.cashfree.signature import InvalidWebhookSignature, Webhook
 from payments.domain.errors import DependencyUnavailable
 from payments.pipeline import bootstrap
 from payments.pipeline.app import UnknownAgent
+from payments.pipeline.replay import NotReplayable, ReplayFailed, ReplayReport
 from payments.pipeline.settings import Settings, SettingsError
 from payments.web.auth import mint_token
 
@@ -26,7 +28,7 @@ EXIT_UNAVAILABLE = 3
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    arguments = parser.parse_args(argv)
+    arguments = parser.parse_args(glue_relative_times(sys.argv[1:] if argv is None else argv))
     try:
         settings = bootstrap.configure(os.environ)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_webhook_verify)
 
     _add_bench(commands)
+    _add_replay(commands)
 
     token = commands.add_parser("token", help="mint an API bearer token (prints only the token)")
     token.add_argument("--user", required=True, help="the user id the token names (its sub)")
@@ -117,6 +120,74 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="write the results page (default docs/PERFORMANCE.md)",
     )
     bench.set_defaults(run=_bench)
+
+
+#: A time relative to now, as ``payments replay`` takes it: ``-24h``, ``-30m``, ``-7d``, ``-90s``.
+_RELATIVE_TIME = re.compile(r"-(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_time(text: str, *, now: datetime) -> datetime:
+    """An ISO 8601 time (UTC when it names no offset), ``now``, or a time before ``now`` like ``-24h``."""
+    text = text.strip()
+    if text == "now":
+        return now
+    if relative := _RELATIVE_TIME.fullmatch(text):
+        amount, unit = relative.groups()
+        return now - timedelta(**{_UNITS[unit]: int(amount)})
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (ISO 8601 like 2026-11-25T00:00Z, or relative like -24h)"
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _log_offset(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not an offset in the log: {text!r}")
+    return int(text)
+
+
+def glue_relative_times(argv: Sequence[str]) -> list[str]:
+    """``--from -24h`` would read ``-24h`` as an option; pass it on as ``--from=-24h``."""
+    glued: list[str] = []
+    for argument in argv:
+        if glued and glued[-1] in ("--from", "--to") and _RELATIVE_TIME.fullmatch(argument):
+            glued[-1] = f"{glued[-1]}={argument}"
+        else:
+            glued.append(argument)
+    return glued
+
+
+def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    now = datetime.now(UTC)
+
+    def time(text: str) -> datetime:
+        return parse_time(text, now=now)
+
+    replay = commands.add_parser(
+        "replay", help="feed the event log to replayable agents again (backfill, rebuild their tables)"
+    )
+    start = replay.add_mutually_exclusive_group(required=True)
+    start.add_argument(
+        "--from",
+        dest="start",
+        type=time,
+        metavar="TIME",
+        help="events from this time: ISO 8601 (UTC unless it says) or relative like -24h, -30m, -7d",
+    )
+    start.add_argument(
+        "--from-offset", dest="start", type=_log_offset, metavar="N", help="from this offset in the log"
+    )
+    replay.add_argument(
+        "--to", dest="end", type=time, metavar="TIME", help="up to this time (default: the end of the log)"
+    )
+    replay.add_argument(
+        "--agents", help="comma-separated blueprint or agent names (default: every replayable)"
+    )
+    replay.set_defaults(run=_replay, now=now)
 
 
 async def _migrate(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -161,7 +232,8 @@ async def _worker(settings: Settings, arguments: argparse.Namespace) -> int:
 async def _demo(settings: Settings, arguments: argparse.Namespace) -> int:
     from payments.pipeline.demo import run_demo
 
-    return await run_demo(settings, serve=arguments.serve)
+    # The demo's processes are configured as the demo was, from this environment.
+    return await run_demo(settings, serve=arguments.serve, environ=os.environ)
 
 
 async def _bench(settings: Settings, arguments: argparse.Namespace) -> int:
@@ -186,6 +258,40 @@ async def _bench(settings: Settings, arguments: argparse.Namespace) -> int:
     except BenchError as error:
         print(f"payments bench: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+
+
+async def _replay(settings: Settings, arguments: argparse.Namespace) -> int:
+    start, end = arguments.start, arguments.end
+    if problem := _replay_range_problem(start, end, now=arguments.now):
+        print(f"payments replay: {problem}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    agents = (
+        [name.strip() for name in arguments.agents.split(",") if name.strip()] if arguments.agents else None
+    )
+    try:
+        report = await bootstrap.run_replay(
+            settings, start=start, end=end, agents=agents, progress=_print_replay_progress
+        )
+    except NotReplayable as error:
+        print(f"payments replay: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    except ReplayFailed as error:
+        print(f"payments replay: {error}", file=sys.stderr)
+        return 1
+    print(f"replay done: {report.describe()}")
+    return 0
+
+
+def _replay_range_problem(start: datetime | int, end: datetime | None, *, now: datetime) -> str | None:
+    if isinstance(start, datetime) and start > now:
+        return "--from is in the future"
+    if isinstance(start, datetime) and end is not None and end < start:
+        return "--to comes before --from"
+    return None
+
+
+def _print_replay_progress(report: ReplayReport) -> None:
+    print(f"replaying: {report.describe()}", file=sys.stderr, flush=True)
 
 
 async def _webhook_verify(settings: Settings, arguments: argparse.Namespace) -> int:

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from payments.domain.alerts.rules import QueueGauge
 from payments.domain.clock import Clock
 from payments.domain.errors import PaymentsError
+from payments.domain.fraud.screen import Digest
 from payments.domain.gateway import PaymentGateway
 from payments.domain.locks import PaymentLocks
 from payments.domain.unit_of_work import UnitOfWorkFactory
@@ -18,6 +20,7 @@ from payments.pipeline.error_status import status_for
 from payments.pipeline.metrics import Metrics
 from payments.pipeline.settings import Settings
 from payments.pipeline.stream import Event
+from payments.tables.store import WindowStore
 
 __all__ = ["AgentContext", "Replies", "UnitOfWorkFactory"]
 
@@ -47,6 +50,12 @@ class AgentContext:
     webhooks: GatewayWebhooks
     locks: PaymentLocks
     replies: Replies
+    #: Where windowed tables keep their state (Redis; memory in unit tests).
+    tables: WindowStore
+    #: Keyed digests of emails and phones, for counting them without keeping them.
+    digest: Digest
+    #: The depth of the broker's work and dead-letter queues (overload and DLQ growth alerts).
+    queues: QueueGauge
 
     async def answer(
         self,

@@ -1,9 +1,13 @@
 """``payments demo``: the stack on local defaults, started as real processes and checked end to end.
 
 Migrations and topology first; then the Cashfree sandbox, the web process and a worker as separate
-processes; every health check; then the scripted traffic of ``demo_scenario`` (payments created, paid
-at the sandbox, declined, retried, verified, replayed); and finally proof that every event those
+processes; every health check; then the scripted traffic of ``demo_scenario`` (customers' payments
+created, paid at the sandbox, declined, retried, verified, replayed, refunded); the fraud burst of
+``demo_fraud`` (stopped mid-way, admins alerted live); and finally proof that every event those
 payments caused left the outbox for RabbitMQ. Later capabilities add their part of the day there.
+
+Fraud screening runs on its default rules. The demo stands where a proxy would, in front of the API,
+and names each customer's address with ``X-Forwarded-For``; the web process trusts it to.
 """
 
 from __future__ import annotations
@@ -13,25 +17,33 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 import aiohttp
 
 from payments.pipeline import bootstrap
-from payments.pipeline.demo_scenario import Outcome, run_payment_scenario
+from payments.pipeline.demo_fraud import run_fraud_burst
+from payments.pipeline.demo_scenario import Customer, Outcome, run_payment_scenario, the_days_customers
 from payments.pipeline.logging import configure_logging
 from payments.pipeline.settings import Settings
 
 #: How long the demo waits for a process to report healthy.
 _START_DEADLINE_SECONDS = 60.0
 _HEALTH_ROUTES = ("/health", "/health/database", "/health/redis", "/health/queues")
+#: The web process trusts the demo (on this host) to name clients' addresses, as a proxy would; on
+#: either loopback, since a ``WEB_HOST`` of ``localhost`` may be reached over IPv6.
+_WEB_ENVIRONMENT: Final[Mapping[str, str]] = {"TRUSTED_PROXIES": "127.0.0.1/32,::1/128"}
 
 
-async def run_demo(settings: Settings, *, serve: bool) -> int:
-    """Start everything, check it, print where to look; 0 when every check passed."""
+async def run_demo(settings: Settings, *, serve: bool, environ: Mapping[str, str]) -> int:
+    """Start everything, check it, print where to look; 0 when every check passed.
+
+    ``environ`` is the environment the demo was configured from; its processes start from it too.
+    """
     # The demo talks to people: its own log lines would bury the story (the processes log to files).
     configure_logging(level="WARNING", service=settings.app.service_name, environment=settings.app.env.value)
     applied = await bootstrap.run_migrate(settings, create_database=True)
@@ -39,9 +51,9 @@ async def run_demo(settings: Settings, *, serve: bool) -> int:
     await bootstrap.run_topology(settings)
     print("topology: exchanges, quorum queues, retry tiers, DLQs and events.log declared")
     async with (
-        _process("sandbox") as sandbox_process,
-        _process("web") as web_process,
-        _process("worker") as worker_process,
+        _process("sandbox", environ) as sandbox_process,
+        _process("web", {**environ, **_WEB_ENVIRONMENT}) as web_process,
+        _process("worker", environ) as worker_process,
     ):
         base = f"http://{settings.web.host}:{settings.web.port}"
         processes = [sandbox_process, web_process, worker_process]
@@ -49,12 +61,13 @@ async def run_demo(settings: Settings, *, serve: bool) -> int:
             f"http://{settings.sandbox.host}:{settings.sandbox.port}/_sandbox/clock", processes
         )
         results = await _check_health(base) if healthy else {}
-        outcome = await _run_scenario(settings, base) if healthy else None
+        customers = the_days_customers()
+        outcome = await _run_scenario(settings, base, customers) if healthy else None
         delivered = outcome is not None and await _events_published(settings, outcome.payment_ids)
         once = outcome is not None and await _webhooks_applied_once(settings, outcome.webhook_orders)
         ok = healthy and all(status == 200 for status in results.values()) and delivered and once
         ok = ok and outcome is not None and not outcome.problems
-        _print_summary(settings, ok=ok)
+        _print_summary(settings, ok=ok, customer=customers[0].user_id)
         if serve and ok:
             print("\nserving; press Ctrl-C to stop")
             with contextlib.suppress(asyncio.CancelledError):
@@ -72,10 +85,17 @@ def _open_log(command: str) -> BinaryIO:
 
 
 @asynccontextmanager
-async def _process(command: str) -> AsyncIterator[asyncio.subprocess.Process]:
+async def _process(command: str, environ: Mapping[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``payments <command>`` started from ``environ``."""
     with _open_log(command) as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "payments", command, stdout=log, stderr=asyncio.subprocess.STDOUT
+            sys.executable,
+            "-m",
+            "payments",
+            command,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            env=dict(environ),
         )
     try:
         yield process
@@ -123,10 +143,19 @@ def _brief(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return body
 
 
-async def _run_scenario(settings: Settings, base: str) -> Outcome:
+async def _run_scenario(settings: Settings, base: str, customers: Sequence[Customer]) -> Outcome:
+    day_began = datetime.now(UTC)
+    print("\ncustomers (each an account of their own, from an address of their own):")
+    for customer in customers:
+        print(f"  {customer.name:<12} {customer.user_id:<14} {customer.address}")
     print("\npayments (API -> RabbitMQ -> payments agent -> Cashfree sandbox -> PostgreSQL):")
-    outcome = await run_payment_scenario(settings, base)
+    outcome = await run_payment_scenario(settings, base, customers)
     print("\n".join(outcome.lines))
+    print("\nfraud burst (API -> fraud screen on Redis tables -> refused at create -> admin alert):")
+    burst = await run_fraud_burst(settings, base, day_began=day_began)
+    print("\n".join(burst.lines))
+    outcome.payment_ids += burst.payment_ids
+    outcome.problems += burst.problems
     return outcome
 
 
@@ -170,7 +199,7 @@ async def _webhooks_applied_once(settings: Settings, order_ids: list[str]) -> bo
     return sum(counts.values()) == len(events) and set(counts) == {"SUCCESS"}
 
 
-def _print_summary(settings: Settings, *, ok: bool) -> None:
+def _print_summary(settings: Settings, *, ok: bool, customer: str) -> None:
     base = f"http://{settings.web.host}:{settings.web.port}"
     print("\nCommDesk Payments is running:")
     print(f"  API and health     {base}/health  {base}/health/queues")
@@ -178,12 +207,15 @@ def _print_summary(settings: Settings, *, ok: bool) -> None:
     print(f"  worker metrics     http://{settings.web.host}:{settings.worker.metrics_port}/metrics")
     sandbox = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
     print(f"  Cashfree sandbox   {sandbox}/pg  (control API: {sandbox}/_sandbox/)")
-    print("  a token to try    .venv/bin/payments token --user demo-customer")
+    print(f"  admin page         {base}/admin  (live alerts; paste an admin token)")
+    print("  an admin token     .venv/bin/payments token --user admin --admin")
+    print(f"  a customer token   .venv/bin/payments token --user {customer}")
     print(
         "  RabbitMQ           exchanges payment|webhook|email|analytics|command.exchange, stream events.log"
     )
     print(
-        "  PostgreSQL         tables payments, transactions, webhook_logs, refunds, audit_logs, outbox, inbox"
+        "  PostgreSQL         tables payments, transactions, webhook_logs, refunds, audit_logs, outbox,"
+        " inbox, alerts, fraud_signals"
     )
     print(f"\ndemo: {'all checks passed' if ok else 'FAILED'}")
 

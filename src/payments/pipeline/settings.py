@@ -23,6 +23,21 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from payments.domain.fraud.rules import DEFAULT_RULES, FraudRules
+
+
+def _split_networks(value: object) -> object:
+    """A comma-separated variable as a tuple of its non-empty parts."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _check_networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    for network in value:
+        ipaddress.ip_network(network, strict=False)  # raises ValueError naming the bad entry
+    return value
+
 
 class AppEnv(StrEnum):
     DEVELOPMENT = "development"  #: laptops and `make demo`: built-in development secrets allowed
@@ -55,6 +70,18 @@ class WebSettings(_Section):
     public_base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(:\d+)?$")] = "http://127.0.0.1:8080"
     #: How long a write waits for its agent's reply before answering 202 with a status URL.
     command_reply_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    #: Proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; empty believes no one.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        return _split_networks(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_networks(value)
 
 
 class PaymentSettings(_Section):
@@ -122,16 +149,12 @@ class CashfreeSettings(_Section):
     @field_validator("webhook_allowed_sources", mode="before")
     @classmethod
     def _split_sources(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return _split_networks(value)
 
     @field_validator("webhook_allowed_sources")
     @classmethod
     def _sources_are_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for source in value:
-            ipaddress.ip_network(source, strict=False)  # raises ValueError naming the bad entry
-        return value
+        return _check_networks(value)
 
 
 class SandboxSettings(_Section):
@@ -193,6 +216,42 @@ class WorkerSettings(_Section):
     outbox_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
 
 
+class FraudSettings(_Section):
+    enabled: bool = True
+    #: The rule set (``domain/fraud/rules.py``); JSON in ``FRAUD_RULES`` replaces the defaults whole.
+    rules: FraudRules = DEFAULT_RULES
+    #: A fraud alert about one rule and subject is raised at most once per cooldown.
+    alert_cooldown_seconds: Annotated[int, Field(ge=0, le=604_800)] = 900
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules_from_json(cls, value: object) -> object:
+        return FraudRules.model_validate_json(value) if isinstance(value, str) else value
+
+
+class AlertSettings(_Section):
+    """Thresholds of the operational alerts (``agents/alerts.py``)."""
+
+    #: The window failure rates, webhook failures and refund spikes are counted in.
+    window_seconds: Annotated[int, Field(ge=10, le=86_400)] = 300
+    #: Failed / (failed + succeeded) above this, per payment method or overall, raises an alert ...
+    failure_rate_threshold: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.5")
+    #: ... once the window holds at least this many finished payments.
+    min_volume: Annotated[int, Field(ge=1, le=1_000_000)] = 20
+    #: Webhooks that failed processing in one window.
+    webhook_failures: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    #: Refunds requested in one window.
+    refund_spike: Annotated[int, Field(ge=1, le=1_000_000)] = 50
+    #: Messages added to dead-letter queues between two polls.
+    dlq_growth: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    #: Messages waiting in one work queue.
+    queue_depth: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
+    #: How often the broker's queues are polled for DLQ growth and overload.
+    poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    #: An alert of one kind and subject is raised at most once per cooldown.
+    cooldown_seconds: Annotated[int, Field(ge=0, le=604_800)] = 900
+
+
 class Settings(_Section):
     app: AppSettings = AppSettings()
     web: WebSettings = WebSettings()
@@ -205,6 +264,8 @@ class Settings(_Section):
     worker: WorkerSettings = WorkerSettings()
     sandbox: SandboxSettings = SandboxSettings()
     payments: PaymentSettings = PaymentSettings()
+    fraud: FraudSettings = FraudSettings()
+    alerts: AlertSettings = AlertSettings()
 
 
 #: Environment variable -> (section, field). Also the list `.env.example` documents.
@@ -220,6 +281,7 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "MAX_BODY_BYTES": ("web", "max_body_bytes"),
     "PUBLIC_BASE_URL": ("web", "public_base_url"),
     "COMMAND_REPLY_TIMEOUT_SECONDS": ("web", "command_reply_timeout_seconds"),
+    "TRUSTED_PROXIES": ("web", "trusted_proxies"),
     "PAYMENT_MAX_AMOUNT": ("payments", "max_amount"),
     "PAYMENT_CURRENCIES": ("payments", "currencies"),
     "PAYMENT_MAX_METADATA_BYTES": ("payments", "max_metadata_bytes"),
@@ -261,6 +323,18 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "WORKER_METRICS_PORT": ("worker", "metrics_port"),
     "OUTBOX_BATCH_SIZE": ("worker", "outbox_batch_size"),
     "OUTBOX_POLL_SECONDS": ("worker", "outbox_poll_seconds"),
+    "FRAUD_ENABLED": ("fraud", "enabled"),
+    "FRAUD_RULES": ("fraud", "rules"),
+    "FRAUD_ALERT_COOLDOWN_SECONDS": ("fraud", "alert_cooldown_seconds"),
+    "ALERT_WINDOW_SECONDS": ("alerts", "window_seconds"),
+    "ALERT_FAILURE_RATE_THRESHOLD": ("alerts", "failure_rate_threshold"),
+    "ALERT_MIN_VOLUME": ("alerts", "min_volume"),
+    "ALERT_WEBHOOK_FAILURES": ("alerts", "webhook_failures"),
+    "ALERT_REFUND_SPIKE": ("alerts", "refund_spike"),
+    "ALERT_DLQ_GROWTH": ("alerts", "dlq_growth"),
+    "ALERT_QUEUE_DEPTH": ("alerts", "queue_depth"),
+    "ALERT_POLL_SECONDS": ("alerts", "poll_seconds"),
+    "ALERT_COOLDOWN_SECONDS": ("alerts", "cooldown_seconds"),
 }
 
 #: Variables whose value is a secret (or a URL that may embed a password): also read from NAME_FILE.

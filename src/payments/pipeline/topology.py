@@ -134,8 +134,13 @@ ANALYTICS_EVENTS: Final = QueueSpec("analytics.events", _bind(Exchange.ANALYTICS
 FRAUD_PAYMENTS: Final = QueueSpec(
     "fraud.payments", _bind(Exchange.PAYMENT, "payment.created", "payment.success", "payment.failed")
 )
+#: Payment outcomes, webhook failures and refunds: what the failure-rate and spike alerts count.
 ALERTS_PAYMENTS: Final = QueueSpec(
-    "alerts.payments", _bind(Exchange.PAYMENT, "payment.success", "payment.failed")
+    "alerts.payments",
+    (
+        *_bind(Exchange.PAYMENT, "payment.success", "payment.failed"),
+        *_bind(Exchange.ANALYTICS, "analytics.webhook.failure", "analytics.refund.created"),
+    ),
 )
 
 #: Every work queue the product declares; `payments topology` declares exactly these.

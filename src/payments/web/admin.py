@@ -32,6 +32,7 @@ from payments.domain.errors import ValidationFailed
 from payments.domain.unit_of_work import UnitOfWorkFactory
 from payments.pipeline.logging import mask_text, mask_value
 from payments.web.auth import Principal, require_admin
+from payments.web.client_ip import client_ip
 from payments.web.keys import TRACE_KEY
 from payments.web.payment_requests import read_json
 from payments.web.payment_views import timestamp
@@ -252,7 +253,7 @@ async def _audit(
         resource_id=resource_id,
         before_state=before,
         after_state=after,
-        ip_address=request.remote,
+        ip_address=client_ip(request),
         user_agent=user_agent[:_MAX_USER_AGENT] if user_agent else None,
         trace_id=trace.trace_id,
         request_id=trace.request_id,

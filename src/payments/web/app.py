@@ -8,6 +8,7 @@ the API's ``setup_*(app)`` functions in ``extra_setups``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -18,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from payments.pipeline.metrics import Metrics
 from payments.pipeline.settings import Settings
+from payments.web.client_ip import TRUSTED_PROXIES_KEY
 from payments.web.health import HealthProbes, setup_health
 from payments.web.keys import METRICS_KEY, PROBES_KEY, REGISTRY_KEY, SETTINGS_KEY, VERSION_KEY
 from payments.web.middlewares import MIDDLEWARES
@@ -61,6 +63,9 @@ def create_app(deps: WebDependencies, *, extra_setups: Sequence[RouteSetup] = ()
     """Build the web application: middlewares, state under typed keys, then every route setup."""
     app = web.Application(client_max_size=deps.settings.web.max_body_bytes, middlewares=MIDDLEWARES)
     app[SETTINGS_KEY] = deps.settings
+    app[TRUSTED_PROXIES_KEY] = tuple(
+        ipaddress.ip_network(proxy, strict=False) for proxy in deps.settings.web.trusted_proxies
+    )
     app[METRICS_KEY] = deps.metrics
     app[REGISTRY_KEY] = deps.registry
     app[PROBES_KEY] = deps.probes

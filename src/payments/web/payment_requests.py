@@ -48,6 +48,10 @@ _PHONE: Final = re.compile(r"\d{10}|\+\d{8,15}")
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 #: Payment and order ids as we make them, with room for ids made by other means.
 _ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: The header a client names its device with at create; fraud screening counts payments per device.
+DEVICE_FINGERPRINT_HEADER: Final = "X-Device-Fingerprint"
+#: Opaque to us: long enough for a hash in hex or base64url, nothing that could break a log line.
+_DEVICE_FINGERPRINT: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def _refuse(code: str, message: str) -> PydanticCustomError:
@@ -232,6 +236,15 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_create(body: dict[str, Any], limits: PaymentSettings) -> CreatePaymentBody:
     """A valid create body, or the precise ``ValidationFailed`` for its first problem."""
     return _validate(CreatePaymentBody, body, limits)
+
+
+def parse_device_fingerprint(header: str | None) -> str | None:
+    """The ``X-Device-Fingerprint`` header, if sent: 1 to 128 of [A-Za-z0-9._:-], or ``ValidationFailed``."""
+    if header is None:
+        return None
+    if _DEVICE_FINGERPRINT.fullmatch(header) is None:
+        raise ValidationFailed(f"{DEVICE_FINGERPRINT_HEADER}: must be 1 to 128 of A-Z a-z 0-9 . _ : -")
+    return header
 
 
 def parse_verify(body: dict[str, Any], limits: PaymentSettings) -> VerifyPaymentBody:

@@ -30,6 +30,7 @@ from payments.domain.payment.service import PaymentService
 from payments.domain.unit_of_work import UnitOfWorkFactory
 from payments.pipeline.logging import mask_text
 from payments.web.auth import Principal, principal_of
+from payments.web.client_ip import client_ip
 from payments.web.commands import CommandBus
 from payments.web.idempotency import client_key, fingerprint, run_idempotently, scoped_key
 from payments.web.keys import (
@@ -42,7 +43,14 @@ from payments.web.keys import (
 )
 from payments.web.middlewares import error_response
 from payments.web.payment_history import encode_cursor, history_query
-from payments.web.payment_requests import CreatePaymentBody, parse_create, parse_verify, read_json
+from payments.web.payment_requests import (
+    DEVICE_FINGERPRINT_HEADER,
+    CreatePaymentBody,
+    parse_create,
+    parse_device_fingerprint,
+    parse_verify,
+    read_json,
+)
 from payments.web.payment_views import accepted_json, payment_json, payment_url, status_json
 from payments.web.webhooks import CASHFREE_WEBHOOK_PATH
 
@@ -168,7 +176,7 @@ def actor_for(request: web.Request, principal: Principal) -> Actor:
     user_agent = request.headers.get(hdrs.USER_AGENT)
     return Actor(
         actor_id=principal.user_id,
-        ip_address=request.remote,
+        ip_address=client_ip(request),
         user_agent=user_agent[:_MAX_USER_AGENT] if user_agent else None,
         trace_id=trace.trace_id,
         request_id=trace.request_id,
@@ -189,6 +197,7 @@ def _create_command(
 ) -> CreatePayment:
     payment_id = payment_id_for(principal.user_id, key)
     customer = valid.customer
+    device = parse_device_fingerprint(request.headers.get(DEVICE_FINGERPRINT_HEADER))
     return CreatePayment(
         payment_id=payment_id,
         order_id=order_id_for(payment_id),
@@ -201,6 +210,7 @@ def _create_command(
         notify_url=request.config_dict[SETTINGS_KEY].web.public_base_url + CASHFREE_WEBHOOK_PATH,
         idempotency_key=key,
         request_hash=request_hash,
+        device_fingerprint=device,
         actor=actor_for(request, principal),
     )
 

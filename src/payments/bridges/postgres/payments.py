@@ -29,7 +29,8 @@ _COLUMNS: Final = """
     status, payment_method, customer_email_ciphertext, customer_phone_ciphertext, customer_name_ciphertext,
     encryption_key_id, metadata::text AS metadata, purpose, failure_reason, settlement_status,
     settlement_amount, is_reconciled, retry_count, idempotency_key, request_hash, version, created_at,
-    updated_at, payment_session_id, order_expires_at, description, return_url
+    updated_at, payment_session_id, order_expires_at, description, return_url, client_ip,
+    device_fingerprint
 """
 
 #: A new payment; a second insert with the same payment id (a retried command) changes nothing.
@@ -39,10 +40,11 @@ INSERT INTO payments (
     customer_email_hash, customer_phone_ciphertext, customer_phone_hash, customer_name_ciphertext,
     encryption_key_id, metadata, purpose, idempotency_key, request_hash, version, created_at, updated_at,
     description, return_url, gateway_order_id, gateway_payment_id, payment_session_id, payment_method,
-    failure_reason, settlement_status, settlement_amount, is_reconciled, retry_count, order_expires_at
+    failure_reason, settlement_status, settlement_amount, is_reconciled, retry_count, order_expires_at,
+    client_ip, device_fingerprint
 )
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15, $16, $17, $18,
-        $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
+        $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)
 ON CONFLICT (payment_id) DO NOTHING
 RETURNING payment_id
 """
@@ -147,6 +149,8 @@ class PgPaymentRepository:
             payment.description,
             payment.return_url,
             *_mutable_fields(payment),
+            payment.client_ip,
+            payment.device_fingerprint,
         )
         return inserted is not None
 
@@ -258,6 +262,8 @@ class PgPaymentRepository:
             purpose=row["purpose"],
             idempotency_key=row["idempotency_key"],
             request_hash=row["request_hash"],
+            client_ip=row["client_ip"],
+            device_fingerprint=row["device_fingerprint"],
             version=row["version"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
@@ -276,7 +282,7 @@ class PgPaymentRepository:
 
 
 def _mutable_fields(payment: Payment) -> tuple[object, ...]:
-    """The columns a transition may change, in INSERT_PAYMENT's order ($23 on)."""
+    """The columns a transition may change, in INSERT_PAYMENT's order ($23 to $32)."""
     return (
         payment.gateway_order_id,
         payment.gateway_payment_id,

@@ -9,7 +9,9 @@ from typing import Final
 
 import asyncpg
 
+from payments.bridges.postgres.alerts import PgAlertRepository
 from payments.bridges.postgres.audit import PgAuditLog
+from payments.bridges.postgres.fraud_signals import PgFraudSignalRepository
 from payments.bridges.postgres.inbox import PgInbox
 from payments.bridges.postgres.outbox import PgOutbox
 from payments.bridges.postgres.payments import PgPaymentRepository
@@ -40,6 +42,8 @@ class PgUnitOfWork:
         self.audit = PgAuditLog(connection)
         self.webhooks = PgWebhookLogRepository(connection)
         self.refunds = PgRefundRepository(connection)
+        self.alerts = PgAlertRepository(connection)
+        self.fraud_signals = PgFraudSignalRepository(connection)
         self._cipher = cipher
 
     @property

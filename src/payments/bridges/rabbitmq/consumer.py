@@ -59,7 +59,8 @@ async def _settle(action: Any) -> bool:
     return True
 
 
-def _delivery(message: AbstractIncomingMessage) -> Delivery:
+def delivery_of(message: AbstractIncomingMessage) -> Delivery:
+    """A received message as the ``InboundMessage`` agents read (shared by queue and stream readers)."""
     return Delivery(
         body=message.body,
         message_id=message.message_id,
@@ -96,7 +97,7 @@ class QueueConsumer:
         self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        await self._buffer.put(_delivery(message))
+        await self._buffer.put(delivery_of(message))
 
     async def next(self, stop: asyncio.Event) -> Delivery | None:
         """The next delivery, or None once ``stop`` is set (whichever comes first)."""

@@ -7,13 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from payments.domain.errors import DependencyUnavailable
 
 #: A Redis that does not answer the probe in this time counts as unavailable.
 PROBE_TIMEOUT_SECONDS: Final = 2.0
+#: Connections one process keeps open to Redis at most (web handlers and agents share them).
+MAX_CONNECTIONS: Final = 100
+#: How long a command waits for a free connection before Redis counts as unavailable.
+CONNECTION_WAIT_SECONDS: Final = 5.0
 
 
 @asynccontextmanager
@@ -23,7 +27,11 @@ async def open_redis(url: str) -> AsyncIterator[Redis]:
     Connections are made lazily by the pool, so this never fails on a Redis that is down; the first
     command does (``check_redis`` at start-up turns that into ``DependencyUnavailable``).
     """
-    client = Redis.from_url(url)
+    # A blocking pool: a burst waits briefly for a free connection instead of failing at once.
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_SECONDS
+    )
+    client = Redis.from_pool(pool)  # the client owns the pool: closing it closes the pool
     try:
         yield client
     finally:

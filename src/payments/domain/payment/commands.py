@@ -72,6 +72,9 @@ class CreatePayment:
     notify_url: str | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    #: What the client's ``X-Device-Fingerprint`` header said (validated at the edge); fraud screening
+    #: counts payments per device with it. The client's IP is ``actor.ip_address``.
+    device_fingerprint: str | None = None
     actor: Actor
 
 

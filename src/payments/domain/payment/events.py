@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Final
 
 from payments.domain.events import OutgoingEvent
+from payments.domain.fraud.screen import ALLOWED, Assessment
 from payments.domain.payment.model import Payment
 from payments.domain.payment.states import PaymentState
 
@@ -49,6 +50,8 @@ class PaymentEvent:
             "gateway": payment.gateway,
             "gatewayPaymentId": payment.gateway_payment_id,
             "paymentMethod": payment.payment_method,
+            # The fraud agent counts failures per IP from it.
+            "clientIp": payment.client_ip,
             **self.details(),
         }
 
@@ -68,7 +71,26 @@ class PaymentEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentCreated(PaymentEvent):
+    """Recorded; ``risk`` is what fraud screening said, and the subjects it counted the payment under.
+
+    The fraud agent re-applies the payment to its tables from ``risk.subjects``, so a replay of the
+    event log rebuilds them without the customer's email or phone (the subjects hold digests).
+    """
+
     routing_keys = ("payment.created", "analytics.payment.created")
+    assessment: Assessment = ALLOWED
+
+    def details(self) -> Mapping[str, Any]:
+        assessment = self.assessment
+        return {
+            "deviceFingerprint": self.payment.device_fingerprint,
+            "risk": {
+                "verdict": assessment.verdict.value,
+                "score": assessment.score,
+                "rules": assessment.reasons,
+                "subjects": dict(assessment.subjects),
+            },
+        }
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -48,6 +48,10 @@ class Payment:
     purpose: str = "one_time"
     idempotency_key: str | None = None
     request_hash: str | None = None
+    #: Where the create came from (the client's IP) and the device it named: fraud screening counts
+    #: payments and failures per IP and device, and they stay with the payment as evidence.
+    client_ip: str | None = None
+    device_fingerprint: str | None = None
     version: int = 1
     created_at: datetime
     updated_at: datetime

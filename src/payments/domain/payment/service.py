@@ -11,13 +11,24 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
+from payments.domain.alerts.model import Alert
+from payments.domain.alerts.service import raise_alert
 from payments.domain.audit.model import AuditEntry
 from payments.domain.clock import Clock
 from payments.domain.errors import Conflict, GatewayRejected, NotFound, ValidationFailed
 from payments.domain.events import OutgoingEvent
+from payments.domain.fraud.scoring import fraud_alert
+from payments.domain.fraud.screen import (
+    AllowEverything,
+    Assessment,
+    FraudScreen,
+    PaymentAttempt,
+    PaymentBlocked,
+)
+from payments.domain.fraud.signals import Verdict
 from payments.domain.gateway import Customer, GatewayAttempt, GatewayOrder, OrderRequest, PaymentGateway
 from payments.domain.locks import PaymentLocks
 from payments.domain.payment.commands import Actor, CreatePayment, VerifyPayment
@@ -40,20 +51,39 @@ SYSTEM = Actor(actor_id="system", trace_id="0" * 32, request_id="system")
 _UNPAID: Final = frozenset({PaymentState.CREATED, PaymentState.PENDING, PaymentState.FAILED})
 #: Cashfree (and most gateways) want a short alphanumeric customer id; ours may be anything.
 _CUSTOMER_ID: Final = re.compile(r"[^A-Za-z0-9_-]")
+#: The failure reason of a payment fraud screening refused; a repeated create recognises it by this.
+BLOCKED_REASON: Final = "blocked by fraud screening"
+#: How long one fraud alert (kind and subject) stays quiet after it was raised, unless told otherwise.
+DEFAULT_FRAUD_ALERT_COOLDOWN: Final = timedelta(minutes=15)
 
 
 class PaymentService:
     def __init__(
-        self, *, unit_of_work: UnitOfWorkFactory, gateway: PaymentGateway, locks: PaymentLocks, clock: Clock
+        self,
+        *,
+        unit_of_work: UnitOfWorkFactory,
+        gateway: PaymentGateway,
+        locks: PaymentLocks,
+        clock: Clock,
+        fraud: FraudScreen | None = None,
+        fraud_alert_cooldown: timedelta = DEFAULT_FRAUD_ALERT_COOLDOWN,
     ) -> None:
         self._uow = unit_of_work
         self._gateway = gateway
         self._locks = locks
         self._clock = clock
+        self._fraud: FraudScreen = fraud if fraud is not None else AllowEverything()
+        self._fraud_alert_cooldown = fraud_alert_cooldown
 
     async def create(self, command: CreatePayment) -> Payment:
-        """Record the payment (once), then open its gateway order (once). Safe to repeat."""
+        """Screen and record the payment (once), then open its gateway order (once). Safe to repeat.
+
+        A payment fraud screening blocks is recorded already cancelled, with its signals and alerts,
+        and ``PaymentBlocked`` is raised; asking again for the same payment raises it again.
+        """
         payment = await self._record(command)
+        if _was_blocked(payment):
+            raise PaymentBlocked(await self._blocked_message(payment))
         if payment.status is PaymentState.CREATED:
             payment = await self._open_order(payment, command)
         return payment
@@ -80,8 +110,8 @@ class PaymentService:
 
     async def reconcile(self, payment: Payment, actor: Actor) -> Payment:
         """Ask the gateway and apply what it says (a late success always wins)."""
-        if payment.status is PaymentState.CREATED:
-            return payment  # no gateway order yet: nothing to ask
+        if payment.status is PaymentState.CREATED or _was_blocked(payment):
+            return payment  # no gateway order (yet, or ever): nothing to ask
         async with self._locks.hold(payment.payment_id):
             order = await self._gateway.get_order(payment.order_id)
             attempts = await self._gateway.list_attempts(payment.order_id)
@@ -119,15 +149,50 @@ class PaymentService:
             return_url=command.return_url,
             idempotency_key=command.idempotency_key,
             request_hash=command.request_hash,
+            client_ip=command.actor.ip_address,
+            device_fingerprint=command.device_fingerprint,
             created_at=now,
             updated_at=now,
         )
+        # Screened before the insert: the tables count the attempt once per payment id, so a repeated
+        # create changes no count, and its verdict is ignored (the first one stands).
+        assessment = await self._fraud.assess(_attempt_of(new))
         async with self._uow() as uow:
             if not await uow.payments.add(new):
                 return _same_request(await uow.payments.get(command.payment_id), command)
             await uow.audit.append(_audit(command.actor, "payment.created", None, new, now))
-            await _publish(uow, PaymentCreated(event_id=event_id(new), payment=new, occurred_at=now))
+            created = PaymentCreated(
+                event_id=event_id(new), payment=new, occurred_at=now, assessment=assessment
+            )
+            await _publish(uow, created)
+            await self._record_fraud(uow, assessment, now)
+            if assessment.verdict is Verdict.BLOCK:
+                # In the same transaction as the insert: no one ever sees the blocked payment open.
+                cancel = Decision(PaymentTrigger.CANCEL, {"failure_reason": BLOCKED_REASON})
+                new = await _move(uow, new, cancel, command.actor, now)
         return new
+
+    async def _record_fraud(self, uow: UnitOfWork, assessment: Assessment, now: datetime) -> None:
+        """Store the screen's signals, and alert admins about the rules that want review or a block."""
+        for signal in assessment.signals:
+            await uow.fraud_signals.add(signal)
+        alerts: dict[str, Alert] = {}
+        # Rules about one subject with one verdict share an alert (and its cooldown): it tells of the
+        # strongest of them (the first configured, among equals).
+        for signal in sorted(assessment.signals, key=lambda s: -s.score):
+            if signal.verdict is not Verdict.ALLOW:
+                alert = fraud_alert(signal, raised_at=now)
+                alerts.setdefault(alert.dedup_key, alert)
+        # Raised in key order: the alert repository locks each key, and one order cannot deadlock.
+        for key in sorted(alerts):
+            await raise_alert(uow, alerts[key], cooldown=self._fraud_alert_cooldown)
+
+    async def _blocked_message(self, payment: Payment) -> str:
+        async with self._uow() as uow:
+            signals = await uow.fraud_signals.for_payment(payment.payment_id)
+        rules = sorted({s.rule for s in signals if s.verdict is Verdict.BLOCK})
+        named = f" (rules: {', '.join(rules)})" if rules else ""
+        return f"payment {payment.payment_id} was blocked by fraud screening{named}"
 
     async def _open_order(self, payment: Payment, command: CreatePayment) -> Payment:
         async with self._locks.hold(payment.payment_id):
@@ -157,16 +222,7 @@ class PaymentService:
             current = await uow.payments.get(payment.payment_id, for_update=True)
             for attempt in attempts:
                 await uow.payments.record_attempt(current.payment_id, attempt, now=now)
-            trigger = decision.trigger
-            if trigger is None or (current.status, trigger) not in PAYMENT_TRANSITIONS:
-                return current  # nothing to do, or someone already did it
-            after = current.moved(trigger, now=now, **decision.changes)
-            await uow.payments.save(current, after, trigger)
-            await uow.audit.append(_audit(actor, f"payment.{trigger.value}", current, after, now))
-            event = _event_for(trigger, after, now)
-            if event is not None:
-                await _publish(uow, event)
-        return after
+            return await _move(uow, current, decision, actor, now)
 
     async def _record_mismatch(
         self, payment: Payment, order: GatewayOrder, mismatch: AmountMismatch, actor: Actor
@@ -215,6 +271,39 @@ def _same_request(existing: Payment, command: CreatePayment) -> Payment:
     if other_body or existing.amount != command.amount:
         raise IdempotencyKeyReused(f"payment {existing.payment_id} was made by a different request")
     return existing
+
+
+async def _move(
+    uow: UnitOfWork, current: Payment, decision: Decision, actor: Actor, now: datetime
+) -> Payment:
+    """Apply ``decision`` to ``current`` in ``uow``: guarded save, audit row, event; or nothing to do."""
+    trigger = decision.trigger
+    if trigger is None or (current.status, trigger) not in PAYMENT_TRANSITIONS:
+        return current  # nothing to do, or someone already did it
+    after = current.moved(trigger, now=now, **decision.changes)
+    await uow.payments.save(current, after, trigger)
+    await uow.audit.append(_audit(actor, f"payment.{trigger.value}", current, after, now))
+    event = _event_for(trigger, after, now)
+    if event is not None:
+        await _publish(uow, event)
+    return after
+
+
+def _attempt_of(payment: Payment) -> PaymentAttempt:
+    return PaymentAttempt(
+        payment_id=payment.payment_id,
+        user_id=payment.user_id,
+        amount=payment.amount,
+        at=payment.created_at,
+        ip_address=payment.client_ip,
+        device_fingerprint=payment.device_fingerprint,
+        email=payment.customer.email,
+        phone=payment.customer.phone or None,
+    )
+
+
+def _was_blocked(payment: Payment) -> bool:
+    return payment.status is PaymentState.CANCELLED and payment.failure_reason == BLOCKED_REASON
 
 
 def event_id(payment: Payment) -> str:

@@ -1,0 +1,1 @@
+"""Fraud screening: rules over windowed tables score each payment (allow, review, block)."""
