@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
@@ -24,6 +25,9 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from payments.domain.fraud.rules import DEFAULT_RULES, FraudRules
+
+#: An email address as we accept it in configuration (one @, no spaces).
+_EMAIL: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 def _split_networks(value: object) -> object:
@@ -209,6 +213,50 @@ class SmtpSettings(_Section):
     url: SecretStr = SecretStr("smtp://127.0.0.1:8025")
 
 
+class EmailSettings(_Section):
+    """Who emails come from, and the contacts and links they carry (``agents/email.py``)."""
+
+    sender: Annotated[str, Field(min_length=3, max_length=200)] = (
+        "CommDesk Payments <payments@commdesk.example>"
+    )
+    support_email: Annotated[str, Field(pattern=_EMAIL)] = "support@commdesk.example"
+    support_phone: Annotated[str, Field(min_length=3, max_length=40)] = "+91 80 4000 0000"
+    #: Who receives admin alerts.
+    admin_emails: tuple[str, ...] = ("ops@commdesk.example",)
+    #: Who receives a copy of every invoice issued (email.invoice.generated), for the books.
+    billing_email: Annotated[str, Field(pattern=_EMAIL)] = "billing@commdesk.example"
+    #: Where a customer retries a failed payment; ``{paymentId}`` is replaced.
+    payment_retry_url: Annotated[str, Field(pattern=r"^https?://\S*\{paymentId\}\S*$")] = (
+        "https://app.commdesk.example/billing/payments/{paymentId}/pay"
+    )
+    smtp_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
+
+    @field_validator("admin_emails", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        return _split_networks(value)
+
+    @field_validator("admin_emails")
+    @classmethod
+    def _admins_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [address for address in value if re.fullmatch(_EMAIL, address) is None]
+        if bad or not value:
+            raise ValueError("must be one or more email addresses, comma-separated")
+        return value
+
+
+class InvoiceSettings(_Section):
+    """What invoices say about their issuer, and where their PDFs are kept."""
+
+    prefix: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{0,9}$")] = "INV"
+    issuer: Annotated[str, Field(min_length=1, max_length=200)] = "CommDesk Technologies Pvt. Ltd."
+    issuer_address: Annotated[str, Field(min_length=1, max_length=300)] = "Bengaluru, Karnataka, India"
+    #: The issuer's tax registration (GSTIN in India), printed when set.
+    issuer_tax_id: Annotated[str, Field(max_length=40)] | None = None
+    #: A directory for the PDFs; unset keeps them in PostgreSQL.
+    directory: Path | None = None
+
+
 class WorkerSettings(_Section):
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9101
     outbox_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
@@ -262,6 +310,8 @@ class Settings(_Section):
     security: SecuritySettings = SecuritySettings()
     smtp: SmtpSettings = SmtpSettings()
     worker: WorkerSettings = WorkerSettings()
+    email: EmailSettings = EmailSettings()
+    invoices: InvoiceSettings = InvoiceSettings()
     sandbox: SandboxSettings = SandboxSettings()
     payments: PaymentSettings = PaymentSettings()
     fraud: FraudSettings = FraudSettings()
@@ -320,6 +370,18 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "JWT_TTL_SECONDS": ("security", "jwt_ttl_seconds"),
     "PAYMENT_ENCRYPTION_KEY": ("security", "payment_encryption_key"),
     "SMTP_URL": ("smtp", "url"),
+    "SMTP_TIMEOUT_SECONDS": ("email", "smtp_timeout_seconds"),
+    "EMAIL_FROM": ("email", "sender"),
+    "SUPPORT_EMAIL": ("email", "support_email"),
+    "SUPPORT_PHONE": ("email", "support_phone"),
+    "ADMIN_EMAILS": ("email", "admin_emails"),
+    "BILLING_EMAIL": ("email", "billing_email"),
+    "PAYMENT_RETRY_URL": ("email", "payment_retry_url"),
+    "INVOICE_PREFIX": ("invoices", "prefix"),
+    "INVOICE_ISSUER": ("invoices", "issuer"),
+    "INVOICE_ISSUER_ADDRESS": ("invoices", "issuer_address"),
+    "INVOICE_ISSUER_TAX_ID": ("invoices", "issuer_tax_id"),
+    "INVOICE_DIRECTORY": ("invoices", "directory"),
     "WORKER_METRICS_PORT": ("worker", "metrics_port"),
     "OUTBOX_BATCH_SIZE": ("worker", "outbox_batch_size"),
     "OUTBOX_POLL_SECONDS": ("worker", "outbox_poll_seconds"),
