@@ -37,7 +37,7 @@ def payment_outcome(*, succeeded: bool, method: str | None, n: int, at: datetime
     state = PaymentState.SUCCESS if succeeded else PaymentState.FAILED
     payment = replace(new_payment(), payment_method=method, status=state, failure_reason=None)
     event_type = PaymentSucceeded if succeeded else PaymentFailed
-    [outgoing, _analytics] = event_type(
+    [outgoing, *_others] = event_type(
         event_id=f"evt_{method}_{n}", payment=payment, occurred_at=at
     ).outgoing()
     return message(outgoing)

@@ -18,6 +18,7 @@ from payments.bridges.cashfree.models import OrderPayRequest, Upi, UpiPaymentMet
 from payments.bridges.cashfree.sandbox import SandboxConfig, create_sandbox_app
 from payments.bridges.cashfree.sandbox.state import SANDBOX_KEY, Sandbox
 from payments.bridges.cashfree.signature import sign
+from payments.bridges.smtp.sink import SmtpSink
 from payments.pipeline import bootstrap
 from payments.pipeline.app import App
 from payments.pipeline.settings import Settings, load_settings
@@ -35,6 +36,8 @@ class Stack:
     sandbox: Sandbox
     cashfree: CashfreeClient
     sandbox_url: str
+    #: The SMTP server the stack sends to.
+    mail: SmtpSink
 
     def token(self, user_id: str, *, admin: bool = False) -> str:
         return mint_token(self.settings.security, user_id=user_id, admin=admin, now=datetime.now(UTC))
@@ -153,25 +156,36 @@ async def running_stack(
         )
     )
     sandbox_server = await aiohttp_server(sandbox_app)
-    settings = load_settings(
-        {
-            **environ,
-            "CASHFREE_BASE_URL": str(sandbox_server.make_url("/pg")),
-            "CASHFREE_APP_ID": APP_ID,
-            "CASHFREE_SECRET_KEY": SECRET,
-            "PUBLIC_BASE_URL": public_url,
-        }
-    )
-    async with bootstrap.open_resources(settings, process="e2e") as resources:
-        await bootstrap._declare(resources)
-        stop = asyncio.Event()
-        worker = asyncio.create_task(bootstrap.build_worker(resources, App(bootstrap.blueprints())).run(stop))
-        api = await aiohttp_client(await aiohttp_server(bootstrap.web_app(resources), port=web_port))
-        async with CashfreeClient(
-            base_url=settings.cashfree.base_url, app_id=APP_ID, secret_key=SECRET
-        ) as cashfree:
-            yield Stack(
-                settings, resources, api, sandbox_app[SANDBOX_KEY], cashfree, str(sandbox_server.make_url(""))
+    # The stack's mail server: every email the agents send arrives here.
+    async with SmtpSink() as mail:
+        settings = load_settings(
+            {
+                "SMTP_URL": mail.url,
+                **environ,
+                "CASHFREE_BASE_URL": str(sandbox_server.make_url("/pg")),
+                "CASHFREE_APP_ID": APP_ID,
+                "CASHFREE_SECRET_KEY": SECRET,
+                "PUBLIC_BASE_URL": public_url,
+            }
+        )
+        async with bootstrap.open_resources(settings, process="e2e") as resources:
+            await bootstrap._declare(resources)
+            stop = asyncio.Event()
+            worker = asyncio.create_task(
+                bootstrap.build_worker(resources, App(bootstrap.blueprints())).run(stop)
             )
-        stop.set()
-        await asyncio.wait_for(worker, timeout=30)
+            api = await aiohttp_client(await aiohttp_server(bootstrap.web_app(resources), port=web_port))
+            async with CashfreeClient(
+                base_url=settings.cashfree.base_url, app_id=APP_ID, secret_key=SECRET
+            ) as cashfree:
+                yield Stack(
+                    settings,
+                    resources,
+                    api,
+                    sandbox_app[SANDBOX_KEY],
+                    cashfree,
+                    str(sandbox_server.make_url("")),
+                    mail,
+                )
+            stop.set()
+            await asyncio.wait_for(worker, timeout=30)

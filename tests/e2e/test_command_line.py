@@ -85,6 +85,8 @@ async def test_the_demo_starts_the_stack_and_reports_every_check_passed(
         "SANDBOX_PORT": str(sandbox_port),
         "CASHFREE_BASE_URL": f"http://127.0.0.1:{sandbox_port}/pg",
         "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{web_port}/api/v1/webhooks/cashfree",
+        # The demo's own mail sink listens here; a port of its own, so runs never share one.
+        "SMTP_URL": f"smtp://127.0.0.1:{unused_tcp_port_factory()}",
     }
 
     code, output = await payments("demo", env=env, cwd=tmp_path)

@@ -12,11 +12,14 @@ from prometheus_client import CollectorRegistry
 
 from payments.bridges.cashfree.intake import CashfreeWebhooks
 from payments.bridges.cashfree.signature import WebhookVerifier
+from payments.bridges.documents.invoice_pdf import InvoicePdf
+from payments.bridges.templates.renderer import JinjaEmailRenderer
 from payments.domain.alerts.rules import QueueDepth
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.context import AgentContext
 from payments.pipeline.settings import load_settings
 from payments.tables.memory import MemoryWindowStore
+from tests.fakes.emails import RecordingMailer
 from tests.fakes.gateway import FixedClock, InMemoryGateway, InMemoryPaymentLocks
 from tests.fakes.storage import InMemoryStore
 
@@ -72,6 +75,10 @@ def fake_context(**overrides: Any) -> AgentContext:
         "tables": MemoryWindowStore(),
         "digest": fake_digest,
         "queues": ScriptedQueueGauge(),
+        "mailer": RecordingMailer(),
+        # The real renderers: pure functions of their input, so no fake is needed.
+        "email_renderer": JinjaEmailRenderer(),
+        "invoice_renderer": InvoicePdf(),
     }
     fields.update(overrides)
     return AgentContext(**fields)

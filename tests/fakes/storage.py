@@ -27,11 +27,15 @@ from payments.domain.audit.repository import AuditLog
 from payments.domain.errors import Conflict
 from payments.domain.events import Inbox, Outbox, OutgoingEvent
 from payments.domain.fraud.signals import FraudSignalRepository
+from payments.domain.invoice.model import InvoiceRepository
+from payments.domain.notification.model import EmailLog
 from payments.domain.payment.repository import PaymentRepository
 from payments.domain.refund.repository import RefundRepository
 from payments.domain.webhook.log import WebhookLogRepository
 from payments.pipeline.topology import exchange_for
 from tests.fakes.alerts import AlertTables, InMemoryAlertRepository, InMemoryFraudSignalRepository
+from tests.fakes.emails import EmailTables, InMemoryEmailLog
+from tests.fakes.invoices import InMemoryInvoiceRepository, InvoiceTables
 from tests.fakes.payments import InMemoryPaymentRepository, PaymentTables
 from tests.fakes.refunds import InMemoryRefundRepository, RefundTables
 from tests.fakes.webhook_logs import InMemoryWebhookLogRepository, WebhookTables
@@ -75,6 +79,8 @@ class InMemoryStore:
         self.webhook_tables = WebhookTables()
         self.refund_tables = RefundTables()
         self.alert_tables = AlertTables()
+        self.email_tables = EmailTables()
+        self.invoice_tables = InvoiceTables()
 
     def unit_of_work(
         self, *, headers: Mapping[str, str] = NO_HEADERS
@@ -209,6 +215,8 @@ class InMemoryUnitOfWork:
         self._refunds = InMemoryRefundRepository(store.refund_tables)
         self._alerts = InMemoryAlertRepository(store.alert_tables)
         self._fraud_signals = InMemoryFraudSignalRepository(store.alert_tables)
+        self._emails = InMemoryEmailLog(store.email_tables)
+        self._invoices = InMemoryInvoiceRepository(store.invoice_tables)
         self.inbox: Inbox = self._inbox
         self.outbox: Outbox = self._outbox
         self.audit: AuditLog = self._audit
@@ -217,6 +225,8 @@ class InMemoryUnitOfWork:
         self.refunds: RefundRepository = self._refunds
         self.alerts: AlertRepository = self._alerts
         self.fraud_signals: FraudSignalRepository = self._fraud_signals
+        self.emails: EmailLog = self._emails
+        self.invoices: InvoiceRepository = self._invoices
 
     def commit(self) -> None:
         # Synchronous, so no other task can see half of it.
@@ -228,10 +238,13 @@ class InMemoryUnitOfWork:
         self._refunds.commit()
         self._alerts.commit()
         self._fraud_signals.commit()
+        self._emails.commit()
+        self._invoices.commit()
 
     def release(self) -> None:
         self._audit.release()
         self._payments.release()
+        self._invoices.release()
 
 
 @asynccontextmanager

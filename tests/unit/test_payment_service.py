@@ -127,6 +127,7 @@ async def test_verify_moves_a_payment_through_a_failed_attempt_to_success(world)
     assert world.events("pay_1")[2:] == [
         "payment.failed",
         "analytics.payment.failed",
+        "email.payment.failed",
         "payment.success",
         "analytics.payment.success",
     ]
@@ -170,8 +171,10 @@ async def test_a_gateway_amount_that_differs_is_refused_audited_and_alerted(worl
         assert (await uow.payments.get("pay_1")).status is PaymentState.PENDING
     assert "payment.verify_mismatch" in world.audit_actions("pay_1")
     [alert] = [e for e in world.store.outbox_events.values() if e.routing_key == "email.admin.alert"]
-    assert alert.payload["alert"] == "payment_amount_mismatch"
-    assert alert.payload["gateway"]["amount"] == "4.99"
+    assert alert.payload["kind"] == "payment_amount_mismatch"
+    assert alert.payload["subject"] == "payment:pay_1"
+    assert alert.payload["details"]["gatewayAmount"] == "4.99"
+    assert alert.payload["details"]["ourAmount"] == "499.00"
 
 
 async def test_a_gateway_currency_that_differs_is_refused(world):

@@ -10,6 +10,8 @@ from payments.domain.alerts.repository import AlertRepository
 from payments.domain.audit.repository import AuditLog
 from payments.domain.events import Inbox, Outbox
 from payments.domain.fraud.signals import FraudSignalRepository
+from payments.domain.invoice.model import InvoiceRepository
+from payments.domain.notification.model import EmailLog
 from payments.domain.payment.repository import PaymentRepository
 from payments.domain.refund.repository import RefundRepository
 from payments.domain.webhook.log import WebhookLogRepository
@@ -45,6 +47,12 @@ class UnitOfWork(Protocol):
 
     @property
     def fraud_signals(self) -> FraudSignalRepository: ...
+
+    @property
+    def invoices(self) -> InvoiceRepository: ...
+
+    @property
+    def emails(self) -> EmailLog: ...
 
 
 #: Opens one unit of work (``async with factory() as uow``).

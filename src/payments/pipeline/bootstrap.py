@@ -27,7 +27,9 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from payments.agents.alerts import alerts as alerts_flow
+from payments.agents.email import emails as email_flow
 from payments.agents.fraud import fraud as fraud_flow
+from payments.agents.invoices import invoices as invoices_flow
 from payments.agents.payments import payment_service
 from payments.agents.payments import payments as payments_flow
 from payments.agents.refunds import refund_service
@@ -39,6 +41,7 @@ from payments.bridges.cashfree.intake import CashfreeWebhooks
 from payments.bridges.cashfree.sandbox.app import create_sandbox_app
 from payments.bridges.cashfree.sandbox.config import SandboxConfig
 from payments.bridges.cashfree.signature import WebhookVerifier, wall_clock_ms
+from payments.bridges.documents.invoice_pdf import InvoicePdf
 from payments.bridges.postgres.audit import PgAuditLog
 from payments.bridges.postgres.migrate import ensure_database, migrate
 from payments.bridges.postgres.outbox import PgOutboxRelayStore
@@ -61,6 +64,8 @@ from payments.bridges.redis.lease import RedisLease
 from payments.bridges.redis.locks import RedisPaymentLocks
 from payments.bridges.redis.tables import RedisWindowStore
 from payments.bridges.redis.webhook_dedup import RedisWebhookDedup
+from payments.bridges.smtp.sender import SmtpSender
+from payments.bridges.templates.renderer import JinjaEmailRenderer
 from payments.domain.audit.model import ChainVerification
 from payments.domain.clock import SystemClock
 from payments.domain.fraud.screen import Digest
@@ -111,11 +116,16 @@ def _secret_values(settings: Settings) -> Iterable[str]:
     yield settings.security.payment_encryption_key.get_secret_value()
     if settings.cashfree.webhook_secret is not None:
         yield settings.cashfree.webhook_secret.get_secret_value()
+    # For URLs only the password is masked (register_secret keeps the rest readable).
+    yield settings.smtp.url.get_secret_value()
+    yield settings.postgres.url.get_secret_value()
+    yield settings.rabbitmq.url.get_secret_value()
+    yield settings.redis.url.get_secret_value()
 
 
 def blueprints() -> tuple[Blueprint, ...]:
     """Every flow the product runs; each capability adds its blueprint here."""
-    return (payments_flow, webhooks_flow, refunds_flow, fraud_flow, alerts_flow)
+    return (payments_flow, webhooks_flow, refunds_flow, fraud_flow, alerts_flow, invoices_flow, email_flow)
 
 
 @dataclass(frozen=True)
@@ -212,7 +222,12 @@ def unit_of_work_factory(resources: Resources) -> UnitOfWorkFactory:
     def open_unit_of_work() -> AbstractAsyncContextManager[UnitOfWork]:
         trace = current_trace()
         headers = trace.to_message_headers() if trace else {}
-        return pg_unit_of_work(resources.pool, headers=headers, cipher=resources.cipher)
+        return pg_unit_of_work(
+            resources.pool,
+            headers=headers,
+            cipher=resources.cipher,
+            invoice_directory=resources.settings.invoices.directory,
+        )
 
     return open_unit_of_work
 
@@ -230,6 +245,12 @@ def agent_context(resources: Resources) -> AgentContext:
         tables=RedisWindowStore(resources.redis),
         digest=personal_data_digest(resources.cipher),
         queues=RabbitQueueGauge(resources.amqp),
+        mailer=SmtpSender.from_url(
+            resources.settings.smtp.url.get_secret_value(),
+            timeout=resources.settings.email.smtp_timeout_seconds,
+        ),
+        email_renderer=JinjaEmailRenderer(),
+        invoice_renderer=InvoicePdf(),
     )
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -68,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         run=_sandbox
     )
 
+    _add_smtp_sink(commands)
+
     worker = commands.add_parser("worker", help="run agents, timers, crontabs and the outbox relay")
     worker.add_argument("--agents", help="comma-separated blueprint or agent names (default: all)")
     worker.set_defaults(run=_worker)
@@ -120,6 +123,18 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="write the results page (default docs/PERFORMANCE.md)",
     )
     bench.set_defaults(run=_bench)
+
+
+def _add_smtp_sink(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sink = commands.add_parser(
+        "smtp-sink", help="run the development SMTP sink beside a worker (messages to var/mail/*.eml)"
+    )
+    sink.add_argument("--host", help="the address to listen on (default: SMTP_URL's host)")
+    sink.add_argument("--port", type=int, help="the port to listen on (default: SMTP_URL's port)")
+    sink.add_argument(
+        "--directory", type=Path, default=Path("var/mail"), help="where messages go (default var/mail)"
+    )
+    sink.set_defaults(run=_smtp_sink)
 
 
 #: A time relative to now, as ``payments replay`` takes it: ``-24h``, ``-30m``, ``-7d``, ``-90s``.
@@ -219,6 +234,44 @@ async def _web(settings: Settings, arguments: argparse.Namespace) -> int:
 async def _sandbox(settings: Settings, arguments: argparse.Namespace) -> int:
     await bootstrap.run_sandbox(settings)
     return 0
+
+
+async def _smtp_sink(settings: Settings, arguments: argparse.Namespace) -> int:
+    from payments.bridges.smtp.sink import SmtpSink
+    from payments.bridges.smtp.url import SmtpUrl
+
+    try:
+        # Listen where SMTP_URL points, taking its user and password, so the worker delivers here.
+        url = SmtpUrl.parse(settings.smtp.url.get_secret_value())
+        sink = SmtpSink.for_url(url, arguments.directory, host=arguments.host, port=arguments.port)
+    except ValueError as error:
+        print(f"payments smtp-sink: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    try:
+        await sink.start()
+    except OSError as error:
+        print(
+            f"payments smtp-sink: cannot listen on {sink.host}:{sink.port}: {error.strerror}", file=sys.stderr
+        )
+        return EXIT_UNAVAILABLE
+    print(
+        f"SMTP sink on {sink.url}, writing each message to {arguments.directory}/ (Ctrl-C to stop)",
+        flush=True,
+    )
+    try:
+        await _until_interrupted()
+    finally:
+        await sink.stop()
+    print(f"SMTP sink stopped after {len(sink.received)} messages")
+    return 0
+
+
+async def _until_interrupted() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
 
 
 async def _worker(settings: Settings, arguments: argparse.Namespace) -> int:

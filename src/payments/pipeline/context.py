@@ -13,7 +13,10 @@ from payments.domain.clock import Clock
 from payments.domain.errors import PaymentsError
 from payments.domain.fraud.screen import Digest
 from payments.domain.gateway import PaymentGateway
+from payments.domain.invoice.document import InvoiceRenderer
 from payments.domain.locks import PaymentLocks
+from payments.domain.notification.rendering import EmailRenderer
+from payments.domain.notification.sending import EmailSender
 from payments.domain.unit_of_work import UnitOfWorkFactory
 from payments.domain.webhook.intake import GatewayWebhooks
 from payments.pipeline.error_status import status_for
@@ -56,6 +59,12 @@ class AgentContext:
     digest: Digest
     #: The depth of the broker's work and dead-letter queues (overload and DLQ growth alerts).
     queues: QueueGauge
+    #: Sends email (SMTP).
+    mailer: EmailSender
+    #: Renders each kind of email from its template.
+    email_renderer: EmailRenderer
+    #: Draws invoice PDFs.
+    invoice_renderer: InvoiceRenderer
 
     async def answer(
         self,

@@ -25,6 +25,8 @@ from typing import Any, BinaryIO, Final
 
 import aiohttp
 
+from payments.bridges.smtp.sink import SmtpSink
+from payments.bridges.smtp.url import SmtpUrl
 from payments.pipeline import bootstrap
 from payments.pipeline.demo_fraud import run_fraud_burst
 from payments.pipeline.demo_scenario import Customer, Outcome, run_payment_scenario, the_days_customers
@@ -51,6 +53,7 @@ async def run_demo(settings: Settings, *, serve: bool, environ: Mapping[str, str
     await bootstrap.run_topology(settings)
     print("topology: exchanges, quorum queues, retry tiers, DLQs and events.log declared")
     async with (
+        _mail_sink(settings) as mail_sink,
         _process("sandbox", environ) as sandbox_process,
         _process("web", {**environ, **_WEB_ENVIRONMENT}) as web_process,
         _process("worker", environ) as worker_process,
@@ -67,6 +70,7 @@ async def run_demo(settings: Settings, *, serve: bool, environ: Mapping[str, str
         once = outcome is not None and await _webhooks_applied_once(settings, outcome.webhook_orders)
         ok = healthy and all(status == 200 for status in results.values()) and delivered and once
         ok = ok and outcome is not None and not outcome.problems
+        _print_emails(mail_sink)
         _print_summary(settings, ok=ok, customer=customers[0].user_id)
         if serve and ok:
             print("\nserving; press Ctrl-C to stop")
@@ -77,6 +81,39 @@ async def run_demo(settings: Settings, *, serve: bool, environ: Mapping[str, str
 
 #: Where the demo's processes write their JSON logs (relative to the working directory).
 LOG_DIRECTORY = Path("var/demo")
+
+
+#: Where the demo's SMTP sink writes each email it receives (relative to the working directory).
+MAIL_DIRECTORY = Path("var/mail")
+
+
+@asynccontextmanager
+async def _mail_sink(settings: Settings) -> AsyncIterator[SmtpSink | None]:
+    """The development SMTP sink where SMTP_URL points (the worker sends there); None if not ours to run."""
+    sink: SmtpSink | None = None
+    try:
+        sink = SmtpSink.for_url(SmtpUrl.parse(settings.smtp.url.get_secret_value()), MAIL_DIRECTORY)
+        await sink.start()
+    except ValueError as error:
+        print(f"emails: no local SMTP sink ({error}); the worker sends to SMTP_URL")
+        sink = None
+    except OSError as error:
+        # Most likely a sink of the developer's own (``payments smtp-sink``): the mail goes there.
+        print(f"emails: no local SMTP sink ({error.strerror}); the mail goes to whatever listens there")
+        sink = None
+    try:
+        yield sink
+    finally:
+        if sink is not None:
+            await sink.stop()
+
+
+def _print_emails(sink: SmtpSink | None) -> None:
+    if sink is not None:
+        print(
+            f"\nemails: {len(sink.received)} messages in {MAIL_DIRECTORY}/"
+            " (open the .eml files in any mail client)"
+        )
 
 
 def _open_log(command: str) -> BinaryIO:

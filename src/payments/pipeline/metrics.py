@@ -31,6 +31,7 @@ class Metrics:
     refund_latency: Histogram
     webhooks_received: Counter
     webhook_ingest_duration: Histogram
+    email_delivery_failures: Counter
 
 
 def create(registry: CollectorRegistry) -> Metrics:
@@ -121,6 +122,13 @@ def create(registry: CollectorRegistry) -> Metrics:
             "Time webhook ingest took to answer a delivery, by provider and outcome.",
             ["provider", "outcome"],
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        email_delivery_failures=Counter(
+            "payments_email_delivery_failures_total",
+            "Sends the mail server did not take, by email kind and reason (transient: it may take the"
+            " email later; refused: never).",
+            ["kind", "reason"],
             registry=registry,
         ),
     )

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from payments.bridges.smtp.url import SmtpUrl
 from payments.domain.fraud.rules import DEFAULT_RULES, FraudRules
 
 #: An email address as we accept it in configuration (one @, no spaces).
@@ -210,7 +211,14 @@ class SecuritySettings(_Section):
 
 
 class SmtpSettings(_Section):
+    #: smtp://[user:password@]host[:port][?starttls=auto|required] or smtps://... (bridges/smtp/url.py).
     url: SecretStr = SecretStr("smtp://127.0.0.1:8025")
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, value: SecretStr) -> SecretStr:
+        SmtpUrl.parse(value.get_secret_value())  # raises ValueError; its message never repeats the URL
+        return value
 
 
 class EmailSettings(_Section):

@@ -142,6 +142,8 @@ ALERTS_PAYMENTS: Final = QueueSpec(
         *_bind(Exchange.ANALYTICS, "analytics.webhook.failure", "analytics.refund.created"),
     ),
 )
+#: Successful payments, each to be invoiced once (the invoice then asks for the success email).
+INVOICE_PAYMENTS: Final = QueueSpec("invoices.payments", _bind(Exchange.PAYMENT, "payment.success"))
 
 #: Every work queue the product declares; `payments topology` declares exactly these.
 WORK_QUEUES: Final[tuple[QueueSpec, ...]] = (
@@ -152,6 +154,7 @@ WORK_QUEUES: Final[tuple[QueueSpec, ...]] = (
     ANALYTICS_EVENTS,
     FRAUD_PAYMENTS,
     ALERTS_PAYMENTS,
+    INVOICE_PAYMENTS,
 )
 
 

@@ -5,7 +5,7 @@ payments agent; the handler waits for the reply up to ``COMMAND_REPLY_TIMEOUT_SE
 202 with a status URL past it. Both writes take an ``Idempotency-Key`` (``web/idempotency.py``), and a
 create's payment and order ids derive from it, so a retried create can only find the payment it made
 before. Reads go to the database through ``PaymentService.find`` (owner or admin; anyone else gets
-404) and, for the history, the payment repository.
+404) and, for the history and the invoice PDF, the unit of work's repositories.
 
 The routes need four values on the app under these keys (``payment_routes`` sets them and adds the
 routes): ``PAYMENT_SERVICE_KEY``, ``COMMAND_BUS_KEY``, ``IDEMPOTENCY_STORE_KEY``, ``UNIT_OF_WORK_KEY``.
@@ -22,6 +22,7 @@ from typing import Any, Final
 from aiohttp import hdrs, web
 
 from payments.domain.idempotency import IdempotencyStore
+from payments.domain.invoice.model import InvoiceNotFound
 from payments.domain.money import Money
 from payments.domain.payment.commands import PAYMENT_COMMANDS, Actor, CreatePayment, VerifyPayment
 from payments.domain.payment.ids import order_id_for, payment_id_for
@@ -82,6 +83,9 @@ def setup_payment_routes(app: web.Application) -> None:
         f"/api/v1/payments/status/{{orderId:{_ID_SEGMENT}}}", payment_status, name="payments.status"
     )
     router.add_get(f"/api/v1/payments/{{paymentId:{_ID_SEGMENT}}}", get_payment, name="payments.get")
+    router.add_get(
+        f"/api/v1/payments/{{paymentId:{_ID_SEGMENT}}}/invoice", payment_invoice, name="payments.invoice"
+    )
 
 
 def payment_routes(
@@ -157,6 +161,26 @@ async def payment_status(request: web.Request) -> web.Response:
     """``GET /api/v1/payments/status/{orderId}``: the short status view."""
     payment = await _find(request, order_id=request.match_info["orderId"])
     return web.json_response(status_json(payment))
+
+
+async def payment_invoice(request: web.Request) -> web.Response:
+    """``GET /api/v1/payments/{paymentId}/invoice``: the invoice PDF, once the payment has one."""
+    payment = await _find(request, payment_id=request.match_info["paymentId"])
+    async with request.config_dict[UNIT_OF_WORK_KEY]() as uow:
+        invoice = await uow.invoices.for_payment(payment.payment_id)
+        if invoice is None:
+            raise InvoiceNotFound(f"payment {payment.payment_id} has no invoice yet")
+        pdf = await uow.invoices.document(invoice.invoice_id)
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={
+            # The number is [A-Z0-9-] only, so it needs no quoting rules beyond the quotes.
+            hdrs.CONTENT_DISPOSITION: f'attachment; filename="{invoice.number}.pdf"',
+            # A customer's document: no shared cache may keep it, and no browser cache either.
+            hdrs.CACHE_CONTROL: "private, no-store",
+        },
+    )
 
 
 async def payment_history(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
@@ -11,8 +12,10 @@ import asyncpg
 
 from payments.bridges.postgres.alerts import PgAlertRepository
 from payments.bridges.postgres.audit import PgAuditLog
+from payments.bridges.postgres.emails import PgEmailLog
 from payments.bridges.postgres.fraud_signals import PgFraudSignalRepository
 from payments.bridges.postgres.inbox import PgInbox
+from payments.bridges.postgres.invoices import PgInvoiceRepository
 from payments.bridges.postgres.outbox import PgOutbox
 from payments.bridges.postgres.payments import PgPaymentRepository
 from payments.bridges.postgres.pii import PiiCipher
@@ -33,7 +36,12 @@ class PgUnitOfWork:
     """One transaction; everything reached through it commits or rolls back together."""
 
     def __init__(
-        self, connection: Connection, *, headers: Mapping[str, str], cipher: PiiCipher | None
+        self,
+        connection: Connection,
+        *,
+        headers: Mapping[str, str],
+        cipher: PiiCipher | None,
+        invoice_directory: Path | None = None,
     ) -> None:
         #: For repositories that later capabilities add; they must not commit or roll back themselves.
         self.connection = connection
@@ -44,6 +52,8 @@ class PgUnitOfWork:
         self.refunds = PgRefundRepository(connection)
         self.alerts = PgAlertRepository(connection)
         self.fraud_signals = PgFraudSignalRepository(connection)
+        #: Invoice PDFs go to ``invoice_directory`` when it is set, into the row otherwise.
+        self.invoices = PgInvoiceRepository(connection, directory=invoice_directory)
         self._cipher = cipher
 
     @property
@@ -54,6 +64,13 @@ class PgUnitOfWork:
             raise RuntimeError("this unit of work was opened without a personal-data cipher")
         return PgPaymentRepository(self.connection, self._cipher)
 
+    @property
+    def emails(self) -> PgEmailLog:
+        # Emails hold their recipient's address, sealed like a payment's customer email.
+        if self._cipher is None:
+            raise RuntimeError("this unit of work was opened without a personal-data cipher")
+        return PgEmailLog(self.connection, self._cipher)
+
 
 @asynccontextmanager
 async def pg_unit_of_work(
@@ -62,6 +79,7 @@ async def pg_unit_of_work(
     headers: Mapping[str, str] = NO_HEADERS,
     cipher: PiiCipher | None = None,
     acquire_timeout: float = ACQUIRE_TIMEOUT_SECONDS,
+    invoice_directory: Path | None = None,
 ) -> AsyncIterator[PgUnitOfWork]:
     """Acquire a connection, BEGIN, yield the unit of work; COMMIT on normal exit, ROLLBACK on error.
 
@@ -73,4 +91,6 @@ async def pg_unit_of_work(
         # Other bridges translate their own socket errors, so a raw OSError or TimeoutError escaping
         # this block came from this connection (a statement timeout, a reset).
         with unavailable_if_connection_lost("query", connection):
-            yield PgUnitOfWork(connection, headers=headers, cipher=cipher)
+            yield PgUnitOfWork(
+                connection, headers=headers, cipher=cipher, invoice_directory=invoice_directory
+            )

@@ -105,7 +105,8 @@ class PaymentSucceeded(PaymentEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentFailed(PaymentEvent):
-    routing_keys = ("payment.failed", "analytics.payment.failed")
+    #: ``email.payment.failed`` asks the email agent to tell the customer why, with a link to retry.
+    routing_keys = ("payment.failed", "analytics.payment.failed", "email.payment.failed")
 
     def details(self) -> Mapping[str, Any]:
         return {"failureReason": self.payment.failure_reason}

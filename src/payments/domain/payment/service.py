@@ -14,12 +14,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from payments.domain.alerts.model import Alert
+from payments.domain.alerts.model import Alert, Severity
 from payments.domain.alerts.service import raise_alert
 from payments.domain.audit.model import AuditEntry
 from payments.domain.clock import Clock
 from payments.domain.errors import Conflict, GatewayRejected, NotFound, ValidationFailed
-from payments.domain.events import OutgoingEvent
 from payments.domain.fraud.scoring import fraud_alert
 from payments.domain.fraud.screen import (
     AllowEverything,
@@ -55,6 +54,8 @@ _CUSTOMER_ID: Final = re.compile(r"[^A-Za-z0-9_-]")
 BLOCKED_REASON: Final = "blocked by fraud screening"
 #: How long one fraud alert (kind and subject) stays quiet after it was raised, unless told otherwise.
 DEFAULT_FRAUD_ALERT_COOLDOWN: Final = timedelta(minutes=15)
+#: One amount-mismatch alert per payment per this long: verifying the payment again repeats the news.
+MISMATCH_ALERT_COOLDOWN: Final = timedelta(minutes=15)
 
 
 class PaymentService:
@@ -237,21 +238,26 @@ class PaymentService:
             await uow.audit.append(
                 _audit(actor, "payment.verify_mismatch", payment, payment, now, extra={"gateway": theirs})
             )
-            await uow.outbox.add(
-                OutgoingEvent(
-                    event_id=f"alert_{payment.payment_id}_{now.timestamp():.6f}",
-                    routing_key="email.admin.alert",
-                    payload={
-                        "alert": "payment_amount_mismatch",
-                        "paymentId": payment.payment_id,
-                        "ours": payment.snapshot(),
-                        "gateway": theirs,
-                        "message": mismatch.message,
-                        "occurredAt": now.isoformat(),
-                    },
-                    occurred_at=now,
-                )
+            # One shape for every admin alert: stored, streamed to the admin page and mailed.
+            alert = Alert(
+                kind="payment_amount_mismatch",
+                subject=f"payment:{payment.payment_id}",
+                severity=Severity.CRITICAL,
+                title="The gateway's amount differs from the payment's; the payment was not credited",
+                details={
+                    "paymentId": payment.payment_id,
+                    "orderId": order.order_id,
+                    "ourAmount": str(payment.amount.amount),
+                    "ourCurrency": payment.amount.currency,
+                    "gatewayAmount": theirs["amount"],
+                    "gatewayCurrency": theirs["currency"],
+                    "message": mismatch.message,
+                },
+                since=now,
+                raised_at=now,
+                source="payments",
             )
+            await raise_alert(uow, alert, cooldown=MISMATCH_ALERT_COOLDOWN)
 
 
 class IdempotencyKeyReused(Conflict):

@@ -1,0 +1,1 @@
+"""Documents we produce for people: invoice PDFs (fpdf2)."""
