@@ -100,7 +100,7 @@ async def test_the_demo_starts_the_stack_and_reports_every_check_passed(
     # Fraud screening on its default rules: the ordinary customers pass, the burst from one address
     # (drawn afresh each run) is stopped after ip_per_minute's 10, and admins see the alert live.
     burst = re.search(
-        r"\[ok \] the burst from (198\.51\.100\.\d+) is stopped after 10: "
+        r"\[ok \] the burst from (198\.1[89]\.\d+\.\d+) is stopped after 10: "
         r"201 PENDING x10, 403 payment_blocked x4\n",
         output,
     )
