@@ -2,8 +2,9 @@
 
 Orders are unique per order id (a repeat with the same amount returns the order; another amount is a
 ``GatewayConflict``); an order takes attempts until one succeeds, then it is PAID; ``expire``/``terminate``
-close it. Tests drive customers with ``attempt(order_id, status)``, and can make the gateway lie about
-an amount with ``tamper_amount`` or refuse the next call with ``fail_next``.
+close it. Tests drive customers with ``attempt(order_id, status)``, pay PAID orders out with ``settle``
+(listed by ``settlements`` by payout time), and can make the gateway lie about an amount with
+``tamper_amount`` or refuse the next call with ``fail_next``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from payments.domain.money import Money
 class InMemoryGateway:
     name = "cashfree"
 
-    def __init__(self, *, now: datetime, order_ttl: timedelta = timedelta(days=30)) -> None:
+    def __init__(
+        self, *, now: datetime, order_ttl: timedelta = timedelta(days=30), first_id: int = 1000
+    ) -> None:
         self.now = now
         self.order_ttl = order_ttl
         self.orders: dict[str, GatewayOrder] = {}
@@ -45,7 +48,10 @@ class InMemoryGateway:
         self.refund_outcome = GatewayRefundStatus.PENDING
         self.fail_next: list[Exception] = []
         self.reject_phone: str | None = None
-        self._ids = itertools.count(1000)
+        #: Payouts, in the order they were made (``settle``).
+        self.payouts: list[GatewaySettlement] = []
+        #: Gateway ids count up from here; tests sharing a database start each gateway elsewhere.
+        self._ids = itertools.count(first_id)
 
     # --- the PaymentGateway protocol -------------------------------------------------------------
 
@@ -143,10 +149,13 @@ class InMemoryGateway:
         return refund
 
     async def settlements_for_order(self, order_id: str) -> Sequence[GatewaySettlement]:
-        return []
+        self._maybe_fail()
+        return [payout for payout in self.payouts if payout.order_id == order_id]
 
     async def settlements(self, start: datetime, end: datetime) -> Sequence[GatewaySettlement]:
-        return []
+        """Like Cashfree's Get All Settlements: filtered by payout time, both ends included."""
+        self._maybe_fail()
+        return [p for p in self.payouts if p.settled_at is not None and start <= p.settled_at <= end]
 
     async def reconciliation(self, start: datetime, end: datetime) -> Sequence[ReconciliationEntry]:
         return []
@@ -193,6 +202,38 @@ class InMemoryGateway:
         if status is AttemptStatus.SUCCESS:
             self._set_status(order_id, GatewayOrderStatus.PAID)
         return attempt
+
+    def settle(
+        self,
+        order_id: str,
+        *,
+        settlement_id: str = "stl_1",
+        utr: str = "UTR0001",
+        service_charge: str = "2.00",
+        service_tax: str = "0.36",
+        at: datetime | None = None,
+    ) -> GatewaySettlement:
+        """Pay a PAID order out (as Cashfree's settlement batch does), net of charges and tax."""
+        order = self._order(order_id)
+        if order.status is not GatewayOrderStatus.PAID:
+            raise GatewayRejected(f"order {order_id} is {order.status.value}, not PAID")
+        paid = next(a for a in self.order_attempts[order_id] if a.status is AttemptStatus.SUCCESS)
+        currency = order.amount.currency
+        charge, tax = Money.of(service_charge, currency), Money.of(service_tax, currency)
+        payout = GatewaySettlement(
+            settlement_id=settlement_id,
+            order_id=order_id,
+            attempt_id=paid.attempt_id,
+            order_amount=order.amount,
+            service_charge=charge,
+            service_tax=tax,
+            settlement_amount=Money(order.amount.amount - charge.amount - tax.amount, currency),
+            utr=utr,
+            paid_at=paid.completed_at,
+            settled_at=at or self.now,
+        )
+        self.payouts.append(payout)
+        return payout
 
     def expire(self, order_id: str) -> None:
         self._set_status(order_id, GatewayOrderStatus.EXPIRED)

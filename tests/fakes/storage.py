@@ -30,6 +30,7 @@ from payments.domain.fraud.signals import FraudSignalRepository
 from payments.domain.invoice.model import InvoiceRepository
 from payments.domain.notification.model import EmailLog
 from payments.domain.payment.repository import PaymentRepository
+from payments.domain.reconciliation.repository import ReconciliationRepository, SettlementRepository
 from payments.domain.refund.repository import RefundRepository
 from payments.domain.webhook.log import WebhookLogRepository
 from payments.pipeline.topology import exchange_for
@@ -37,6 +38,11 @@ from tests.fakes.alerts import AlertTables, InMemoryAlertRepository, InMemoryFra
 from tests.fakes.emails import EmailTables, InMemoryEmailLog
 from tests.fakes.invoices import InMemoryInvoiceRepository, InvoiceTables
 from tests.fakes.payments import InMemoryPaymentRepository, PaymentTables
+from tests.fakes.reconciliation import (
+    InMemoryReconciliationRepository,
+    InMemorySettlementRepository,
+    ReconciliationTables,
+)
 from tests.fakes.refunds import InMemoryRefundRepository, RefundTables
 from tests.fakes.webhook_logs import InMemoryWebhookLogRepository, WebhookTables
 
@@ -81,6 +87,7 @@ class InMemoryStore:
         self.alert_tables = AlertTables()
         self.email_tables = EmailTables()
         self.invoice_tables = InvoiceTables()
+        self.reconciliation_tables = ReconciliationTables()
 
     def unit_of_work(
         self, *, headers: Mapping[str, str] = NO_HEADERS
@@ -217,6 +224,13 @@ class InMemoryUnitOfWork:
         self._fraud_signals = InMemoryFraudSignalRepository(store.alert_tables)
         self._emails = InMemoryEmailLog(store.email_tables)
         self._invoices = InMemoryInvoiceRepository(store.invoice_tables)
+        self._settlements = InMemorySettlementRepository(store.reconciliation_tables)
+        self._reconciliation = InMemoryReconciliationRepository(
+            store.reconciliation_tables,
+            payments=store.payment_tables,
+            refunds=store.refund_tables,
+            webhooks=store.webhook_tables,
+        )
         self.inbox: Inbox = self._inbox
         self.outbox: Outbox = self._outbox
         self.audit: AuditLog = self._audit
@@ -227,6 +241,8 @@ class InMemoryUnitOfWork:
         self.fraud_signals: FraudSignalRepository = self._fraud_signals
         self.emails: EmailLog = self._emails
         self.invoices: InvoiceRepository = self._invoices
+        self.settlements: SettlementRepository = self._settlements
+        self.reconciliation: ReconciliationRepository = self._reconciliation
 
     def commit(self) -> None:
         # Synchronous, so no other task can see half of it.
@@ -240,11 +256,14 @@ class InMemoryUnitOfWork:
         self._fraud_signals.commit()
         self._emails.commit()
         self._invoices.commit()
+        self._settlements.commit()
+        self._reconciliation.commit()
 
     def release(self) -> None:
         self._audit.release()
         self._payments.release()
         self._invoices.release()
+        self._reconciliation.release()
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from payments.domain.fraud.signals import FraudSignalRepository
 from payments.domain.invoice.model import InvoiceRepository
 from payments.domain.notification.model import EmailLog
 from payments.domain.payment.repository import PaymentRepository
+from payments.domain.reconciliation.repository import ReconciliationRepository, SettlementRepository
 from payments.domain.refund.repository import RefundRepository
 from payments.domain.webhook.log import WebhookLogRepository
 
@@ -53,6 +54,12 @@ class UnitOfWork(Protocol):
 
     @property
     def emails(self) -> EmailLog: ...
+
+    @property
+    def settlements(self) -> SettlementRepository: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationRepository: ...
 
 
 #: Opens one unit of work (``async with factory() as uow``).

@@ -32,6 +32,9 @@ from payments.agents.fraud import fraud as fraud_flow
 from payments.agents.invoices import invoices as invoices_flow
 from payments.agents.payments import payment_service
 from payments.agents.payments import payments as payments_flow
+from payments.agents.reconciliation import reconciliation as reconciliation_flow
+from payments.agents.reconciliation_runs import reconciliation_runs as reconciliation_runs_flow
+from payments.agents.reconciliation_runs import reconciliation_service
 from payments.agents.refunds import refund_service
 from payments.agents.refunds import refunds as refunds_flow
 from payments.agents.webhooks import webhooks as webhooks_flow
@@ -71,6 +74,14 @@ from payments.domain.clock import SystemClock
 from payments.domain.fraud.screen import Digest
 from payments.domain.gateway import PaymentGateway
 from payments.domain.locks import PaymentLocks
+from payments.domain.reconciliation.model import ReconciliationRun, StoredItem
+from payments.domain.reconciliation.service import (
+    TRIGGER_CLI,
+    RangeInvalid,
+    ReconciliationFailed,
+    RunInProgress,
+    failure_text,
+)
 from payments.domain.unit_of_work import UnitOfWork
 from payments.domain.webhook.dedup import PENDING_TTL_SECONDS
 from payments.domain.webhook.service import reprocess
@@ -90,6 +101,7 @@ from payments.pipeline.tracing import TraceContext, current_trace
 from payments.web.access_log import AccessLogger
 from payments.web.admin import ReprocessWebhook, admin_routes
 from payments.web.admin_alerts import admin_alert_routes
+from payments.web.admin_reconciliation import admin_reconciliation_routes
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
 from payments.web.payments import payment_routes
@@ -125,7 +137,17 @@ def _secret_values(settings: Settings) -> Iterable[str]:
 
 def blueprints() -> tuple[Blueprint, ...]:
     """Every flow the product runs; each capability adds its blueprint here."""
-    return (payments_flow, webhooks_flow, refunds_flow, fraud_flow, alerts_flow, invoices_flow, email_flow)
+    return (
+        payments_flow,
+        webhooks_flow,
+        refunds_flow,
+        fraud_flow,
+        alerts_flow,
+        invoices_flow,
+        email_flow,
+        reconciliation_flow,
+        reconciliation_runs_flow,
+    )
 
 
 @dataclass(frozen=True)
@@ -376,7 +398,11 @@ def web_app(resources: Resources) -> web.Application:
     # One broker subscription per web process, fanned out to every open admin alert stream.
     alert_feed = RabbitAlertFeed(resources.amqp)
     alerts_api = admin_alert_routes(feed=alert_feed, unit_of_work=context.unit_of_work)
-    app = create_app(deps, extra_setups=[payments_api, refunds_api, webhooks_api, admin_api, alerts_api])
+    reconciliation_api = admin_reconciliation_routes(
+        service=reconciliation_service(context), unit_of_work=context.unit_of_work, clock=context.clock
+    )
+    setups = [payments_api, refunds_api, webhooks_api, admin_api, alerts_api, reconciliation_api]
+    app = create_app(deps, extra_setups=setups)
 
     async def alert_feed_running(app: web.Application) -> AsyncIterator[None]:
         await alert_feed.start()
@@ -490,6 +516,27 @@ async def run_replay(
         return await replay(
             chosen, agent_context(resources), reader, agents=agents, start=start, end=end, progress=progress
         )
+
+
+async def run_reconcile(
+    settings: Settings, start: datetime, end: datetime
+) -> tuple[ReconciliationRun, Sequence[StoredItem]]:
+    """``payments reconcile``: reconcile ``[start, end)`` now; the finished run and its items.
+
+    ``RunInProgress`` if a run of the range holds the lock; ``ReconciliationFailed`` (with the text the
+    run recorded) if the run failed; ``DependencyUnavailable`` if the services cannot be reached.
+    """
+    async with open_resources(settings, process="reconcile") as resources:
+        context = agent_context(resources)
+        try:
+            run = await reconciliation_service(context).run(start, end, trigger=TRIGGER_CLI)
+        except (RunInProgress, RangeInvalid):
+            raise
+        except Exception as error:
+            raise ReconciliationFailed(failure_text(error)) from error
+        async with context.unit_of_work() as uow:
+            items = await uow.reconciliation.items(run.run_id)
+        return run, items
 
 
 @asynccontextmanager

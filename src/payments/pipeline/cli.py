@@ -16,6 +16,15 @@ import uvloop
 
 from payments.bridges.cashfree.signature import InvalidWebhookSignature, WebhookVerifier, wall_clock_ms
 from payments.domain.errors import DependencyUnavailable
+from payments.domain.reconciliation.model import ReconciliationRun
+from payments.domain.reconciliation.report import report_csv, report_json
+from payments.domain.reconciliation.service import (
+    RangeInvalid,
+    ReconciliationFailed,
+    RunInProgress,
+    check_range,
+    parse_bound,
+)
 from payments.pipeline import bootstrap
 from payments.pipeline.app import UnknownAgent
 from payments.pipeline.replay import NotReplayable, ReplayFailed, ReplayReport
@@ -25,6 +34,8 @@ from payments.web.auth import mint_token
 #: Exit codes: configuration problems and unreachable dependencies are told apart for operators.
 EXIT_CONFIGURATION = 2
 EXIT_UNAVAILABLE = 3
+#: ``payments reconcile``: a run of the same range holds the lock; try again when it has finished.
+EXIT_IN_PROGRESS = 4
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_bench(commands)
     _add_replay(commands)
+    _add_reconcile(commands)
 
     token = commands.add_parser("token", help="mint an API bearer token (prints only the token)")
     token.add_argument("--user", required=True, help="the user id the token names (its sub)")
@@ -203,6 +215,91 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--agents", help="comma-separated blueprint or agent names (default: every replayable)"
     )
     replay.set_defaults(run=_replay, now=now)
+
+
+def _add_reconcile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    now = datetime.now(UTC)
+
+    def bound(text: str) -> datetime:
+        return parse_reconcile_bound(text, now=now)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="reconcile a range with Cashfree now (exit 0 done, 1 failed, 2 bad arguments, 4 in progress)",
+        description=(
+            "Compare our payments, refunds, settlements and webhooks with Cashfree's reports for "
+            "[--from, --to) and record the findings. A date means 00:00 IST that day; a time without an "
+            "offset is UTC. Exit 0 when the run finished (mismatches are a result, not a failure), "
+            "1 when it failed, 2 on bad arguments, 3 when a dependency is unreachable, 4 when a run of "
+            "the same range is in progress."
+        ),
+    )
+    reconcile.add_argument(
+        "--from", dest="start", type=bound, required=True, metavar="DATE_OR_TIME", help="range start"
+    )
+    reconcile.add_argument(
+        "--to", dest="end", type=bound, required=True, metavar="DATE_OR_TIME", help="range end (excluded)"
+    )
+    report = reconcile.add_mutually_exclusive_group()
+    report.add_argument(
+        "--json", dest="report", action="store_const", const="json", help="print the JSON report to stdout"
+    )
+    report.add_argument(
+        "--csv", dest="report", action="store_const", const="csv", help="print the CSV report to stdout"
+    )
+    reconcile.set_defaults(run=_reconcile, report=None)
+
+
+def parse_reconcile_bound(text: str, *, now: datetime) -> datetime:
+    """A reconciliation bound: a date (00:00 IST), an ISO 8601 time (UTC unless it says), ``now``, or
+    relative like ``-24h``."""
+    stripped = text.strip()
+    if stripped == "now" or _RELATIVE_TIME.fullmatch(stripped):
+        return parse_time(stripped, now=now)
+    try:
+        return parse_bound(stripped)
+    except RangeInvalid as error:
+        raise argparse.ArgumentTypeError(
+            f"{error} (a date like 2026-11-25, a time like 2026-11-25T06:00+05:30, or relative like -24h)"
+        ) from None
+
+
+async def _reconcile(settings: Settings, arguments: argparse.Namespace) -> int:
+    try:
+        check_range(arguments.start, arguments.end)
+    except RangeInvalid as error:
+        print(f"payments reconcile: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    try:
+        run, items = await bootstrap.run_reconcile(settings, arguments.start, arguments.end)
+    except RunInProgress as error:
+        print(f"payments reconcile: {error}", file=sys.stderr)
+        return EXIT_IN_PROGRESS
+    except ReconciliationFailed as error:
+        print(f"payments reconcile: the run failed: {error}", file=sys.stderr)
+        return 1
+    # With a report on stdout, the summary goes to stderr so the report can be piped as it is.
+    summary = sys.stderr if arguments.report else sys.stdout
+    print(reconcile_summary(run), file=summary, flush=True)
+    if arguments.report == "json":
+        sys.stdout.buffer.write(report_json(run, items))
+    elif arguments.report == "csv":
+        sys.stdout.buffer.write(report_csv(run, items))
+    sys.stdout.flush()
+    return 0
+
+
+def reconcile_summary(run: ReconciliationRun) -> str:
+    """What ``payments reconcile`` prints: the run, its outcome and its findings per kind."""
+    lines = [
+        f"reconciliation {run.run_id} {run.status}: [{run.start.isoformat()}, {run.end.isoformat()})",
+        f"rule version {run.rule_version}, input digest {run.input_digest}",
+    ]
+    counts = dict(run.counts)
+    if not counts:
+        lines.append("no mismatches")
+    lines.extend(f"  {kind}: {count}" for kind, count in sorted(counts.items()))
+    return "\n".join(lines)
 
 
 async def _migrate(settings: Settings, arguments: argparse.Namespace) -> int:

@@ -265,6 +265,17 @@ class InvoiceSettings(_Section):
     directory: Path | None = None
 
 
+class ReconciliationSettings(_Section):
+    """How reconciliation judges timing (``domain/reconciliation``)."""
+
+    #: A SUCCESS payment should be settled within this long; later is delayed, never is missing.
+    settlement_sla_hours: Annotated[int, Field(ge=0, le=24 * 60)] = 72
+    #: A webhook still unprocessed this long after it arrived is reported.
+    webhook_grace_minutes: Annotated[int, Field(ge=1, le=10_080)] = 30
+    #: The scheduled run covers this many days up to the start of today (IST).
+    lookback_days: Annotated[int, Field(ge=1, le=90)] = 3
+
+
 class WorkerSettings(_Section):
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9101
     outbox_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
@@ -320,6 +331,7 @@ class Settings(_Section):
     worker: WorkerSettings = WorkerSettings()
     email: EmailSettings = EmailSettings()
     invoices: InvoiceSettings = InvoiceSettings()
+    reconciliation: ReconciliationSettings = ReconciliationSettings()
     sandbox: SandboxSettings = SandboxSettings()
     payments: PaymentSettings = PaymentSettings()
     fraud: FraudSettings = FraudSettings()
@@ -390,6 +402,9 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "INVOICE_ISSUER_ADDRESS": ("invoices", "issuer_address"),
     "INVOICE_ISSUER_TAX_ID": ("invoices", "issuer_tax_id"),
     "INVOICE_DIRECTORY": ("invoices", "directory"),
+    "RECONCILIATION_SETTLEMENT_SLA_HOURS": ("reconciliation", "settlement_sla_hours"),
+    "RECONCILIATION_WEBHOOK_GRACE_MINUTES": ("reconciliation", "webhook_grace_minutes"),
+    "RECONCILIATION_LOOKBACK_DAYS": ("reconciliation", "lookback_days"),
     "WORKER_METRICS_PORT": ("worker", "metrics_port"),
     "OUTBOX_BATCH_SIZE": ("worker", "outbox_batch_size"),
     "OUTBOX_POLL_SECONDS": ("worker", "outbox_poll_seconds"),

@@ -144,6 +144,10 @@ ALERTS_PAYMENTS: Final = QueueSpec(
 )
 #: Successful payments, each to be invoiced once (the invoice then asks for the success email).
 INVOICE_PAYMENTS: Final = QueueSpec("invoices.payments", _bind(Exchange.PAYMENT, "payment.success"))
+#: Cashfree webhooks again, for the settlement matcher: it acts on settlement events, ignores the rest.
+RECONCILIATION_SETTLEMENTS: Final = QueueSpec(
+    "reconciliation.settlements", _bind(Exchange.WEBHOOK, "webhook.cashfree.received")
+)
 
 #: Every work queue the product declares; `payments topology` declares exactly these.
 WORK_QUEUES: Final[tuple[QueueSpec, ...]] = (
@@ -155,6 +159,7 @@ WORK_QUEUES: Final[tuple[QueueSpec, ...]] = (
     FRAUD_PAYMENTS,
     ALERTS_PAYMENTS,
     INVOICE_PAYMENTS,
+    RECONCILIATION_SETTLEMENTS,
 )
 
 

@@ -20,6 +20,7 @@ from payments.bridges.postgres.outbox import PgOutbox
 from payments.bridges.postgres.payments import PgPaymentRepository
 from payments.bridges.postgres.pii import PiiCipher
 from payments.bridges.postgres.pool import Connection
+from payments.bridges.postgres.reconciliation import PgReconciliationRepository, PgSettlementRepository
 from payments.bridges.postgres.refunds import PgRefundRepository
 from payments.bridges.postgres.transaction import pooled_transaction, unavailable_if_connection_lost
 from payments.bridges.postgres.webhook_logs import PgWebhookLogRepository
@@ -54,6 +55,8 @@ class PgUnitOfWork:
         self.fraud_signals = PgFraudSignalRepository(connection)
         #: Invoice PDFs go to ``invoice_directory`` when it is set, into the row otherwise.
         self.invoices = PgInvoiceRepository(connection, directory=invoice_directory)
+        self.settlements = PgSettlementRepository(connection)
+        self.reconciliation = PgReconciliationRepository(connection)
         self._cipher = cipher
 
     @property

@@ -28,7 +28,14 @@ from payments.domain.fraud.screen import (
     PaymentBlocked,
 )
 from payments.domain.fraud.signals import Verdict
-from payments.domain.gateway import Customer, GatewayAttempt, GatewayOrder, OrderRequest, PaymentGateway
+from payments.domain.gateway import (
+    Customer,
+    GatewayAttempt,
+    GatewayOrder,
+    GatewaySettlement,
+    OrderRequest,
+    PaymentGateway,
+)
 from payments.domain.locks import PaymentLocks
 from payments.domain.payment.commands import Actor, CreatePayment, VerifyPayment
 from payments.domain.payment.decisions import AmountMismatch, Decision, check_integrity, decide
@@ -42,7 +49,7 @@ from payments.domain.payment.events import (
     PaymentSucceeded,
 )
 from payments.domain.payment.model import Payment
-from payments.domain.payment.states import PAYMENT_TRANSITIONS, PaymentState, PaymentTrigger
+from payments.domain.payment.states import PAYMENT_TRANSITIONS, PaymentState, PaymentTrigger, sources_of
 from payments.domain.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 #: The actor of changes nobody asked for directly (the expiry job, reconciliation).
@@ -56,6 +63,10 @@ BLOCKED_REASON: Final = "blocked by fraud screening"
 DEFAULT_FRAUD_ALERT_COOLDOWN: Final = timedelta(minutes=15)
 #: One amount-mismatch alert per payment per this long: verifying the payment again repeats the news.
 MISMATCH_ALERT_COOLDOWN: Final = timedelta(minutes=15)
+#: Payments a settlement proves were paid although we never saw the success: the gateway is asked first.
+_NOT_YET_CAPTURED: Final = sources_of(PaymentTrigger.SUCCEED)
+#: Our word for a payment the gateway paid out (the payments table's settlement_status vocabulary).
+SETTLED: Final = "SETTLED"
 
 
 class PaymentService:
@@ -134,6 +145,54 @@ class PaymentService:
                 current = await self._apply(current, Decision(PaymentTrigger.EXPIRE, {}), SYSTEM)
             expired += current.status is PaymentState.EXPIRED
         return expired
+
+    async def settle(
+        self, settlement: GatewaySettlement, actor: Actor, *, inbox_consumer: str | None = None
+    ) -> Payment | None:
+        """Record the gateway's settlement of one order and move its payment to SETTLED.
+
+        The settlement is stored whatever our payment says (an unknown order is kept with no payment,
+        an orphan the reconciliation run reports; None is returned). A payment we still think unpaid is
+        first confirmed with the gateway: the settlement proves money was captured, and a late success
+        wins. Only a SUCCESS payment moves to SETTLED; one already settled or refunded keeps its state.
+        With ``inbox_consumer``, the write claims (consumer, settlement key) in the same transaction,
+        so a redelivered settlement changes nothing. Safe to repeat in any case.
+        """
+        try:
+            async with self._uow() as uow:
+                payment: Payment | None = await uow.payments.get_by_order_id(settlement.order_id)
+        except NotFound:
+            payment = None
+        if payment is not None and payment.status in _NOT_YET_CAPTURED:
+            payment = await self._confirm_capture(payment, actor)
+        return await self._record_settlement(settlement, payment, actor, inbox_consumer)
+
+    async def _confirm_capture(self, payment: Payment, actor: Actor) -> Payment:
+        try:
+            return await self.reconcile(payment, actor)
+        except AmountMismatch:
+            # Recorded and alerted by reconcile; the settlement is still kept, and the run reports it.
+            return payment
+
+    async def _record_settlement(
+        self,
+        settlement: GatewaySettlement,
+        payment: Payment | None,
+        actor: Actor,
+        inbox_consumer: str | None,
+    ) -> Payment | None:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if inbox_consumer is not None:
+                claimed = await uow.inbox.claim(consumer=inbox_consumer, event_id=settlement_key(settlement))
+                if not claimed:
+                    return payment  # this settlement was applied before: a redelivery
+            current = None if payment is None else await uow.payments.get(payment.payment_id, for_update=True)
+            await uow.settlements.record(settlement, None if current is None else current.payment_id, now=now)
+            if current is None or current.status is not PaymentState.SUCCESS:
+                return current
+            changes = {"settlement_status": SETTLED, "settlement_amount": settlement.settlement_amount}
+            return await _move(uow, current, Decision(PaymentTrigger.SETTLE, changes), actor, now)
 
     async def _record(self, command: CreatePayment) -> Payment:
         now = self._clock.now()
@@ -310,6 +369,11 @@ def _attempt_of(payment: Payment) -> PaymentAttempt:
 
 def _was_blocked(payment: Payment) -> bool:
     return payment.status is PaymentState.CANCELLED and payment.failure_reason == BLOCKED_REASON
+
+
+def settlement_key(settlement: GatewaySettlement) -> str:
+    """One key per order in one payout: a settlement reported twice is the same settlement."""
+    return f"settlement:{settlement.settlement_id}:{settlement.order_id}"
 
 
 def event_id(payment: Payment) -> str:
