@@ -11,6 +11,7 @@ import random
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -295,6 +296,25 @@ async def a_range_lock_is_held_until_its_unit_of_work_ends(uow_factory: UnitOfWo
         assert await uow.reconciliation.lock_range(start, end) is True
 
 
+async def a_payment_created_before_the_range_and_paid_in_it_belongs_to_it(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    start, end = a_range()
+    straddling = new_payment(status=PaymentState.SUCCESS, created_at=start - timedelta(seconds=1))
+    paid = replace(attempt(straddling, AttemptStatus.SUCCESS), completed_at=start + timedelta(seconds=1))
+    async with uow_factory() as uow:
+        await uow.payments.add(straddling)
+        await uow.payments.record_attempt(straddling.payment_id, paid, now=NOW)
+    async with uow_factory() as uow:
+        ours = await uow.reconciliation.our_records(start, end, webhooks_before=end)
+        before = await uow.reconciliation.our_records(start - timedelta(days=1), start, webhooks_before=end)
+
+    assert [p.payment_id for p in ours.payments] == [straddling.payment_id]
+    assert ours.payments[0].succeeded_at == start + timedelta(seconds=1)
+    # The day it was created still lists it; its time rules judge it by its success, in the next day.
+    assert straddling.payment_id in [p.payment_id for p in before.payments]
+
+
 RECONCILIATION_CONTRACTS = [
     a_settlement_is_recorded_once_and_listed_for_its_payment,
     an_orphan_settlement_is_kept_and_learns_its_payment_later,
@@ -303,5 +323,6 @@ RECONCILIATION_CONTRACTS = [
     an_item_a_covering_run_no_longer_finds_is_resolved_not_deleted,
     a_resolved_discrepancy_that_comes_back_opens_a_new_item,
     our_records_are_the_ranges_payments_refunds_and_unprocessed_webhooks,
+    a_payment_created_before_the_range_and_paid_in_it_belongs_to_it,
     a_range_lock_is_held_until_its_unit_of_work_ends,
 ]

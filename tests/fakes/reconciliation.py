@@ -214,8 +214,13 @@ class InMemoryReconciliationRepository:
         return sorted(report, key=lambda i: (i.finding.kind.value, i.finding.key, i.item_id))
 
     async def our_records(self, start: datetime, end: datetime, *, webhooks_before: datetime) -> OurRecords:
+        # Created in the range, or first paid in it (as the PostgreSQL query selects them).
         payments = sorted(
-            (p for p in self._payments.payments.values() if start <= p.created_at < end),
+            (
+                p
+                for p in self._payments.payments.values()
+                if start <= p.created_at < end or self._paid_within(p, start, end)
+            ),
             key=lambda p: p.payment_id,
         )
         ids = {p.payment_id for p in payments}
@@ -230,6 +235,10 @@ class InMemoryReconciliationRepository:
             refunds=tuple(_our_refund(r) for r in sorted(refunds, key=lambda r: r.refund_id)),
             webhooks=tuple(_our_webhook(w) for w in sorted(webhooks, key=lambda w: w.id)),
         )
+
+    def _paid_within(self, payment: Payment, start: datetime, end: datetime) -> bool:
+        paid_at = self._our_payment(payment).succeeded_at
+        return paid_at is not None and start <= paid_at < end
 
     def _our_payment(self, payment: Payment) -> OurPayment:
         won = sorted(

@@ -269,7 +269,8 @@ class ReconciliationSettings(_Section):
     """How reconciliation judges timing (``domain/reconciliation``)."""
 
     #: A SUCCESS payment should be settled within this long; later is delayed, never is missing.
-    settlement_sla_hours: Annotated[int, Field(ge=0, le=24 * 60)] = 72
+    #: Fractions allowed: the local sandbox settles at once, so the demo and tests use seconds.
+    settlement_sla_hours: Annotated[float, Field(gt=0, le=24 * 60)] = 72.0
     #: A webhook still unprocessed this long after it arrived is reported.
     webhook_grace_minutes: Annotated[int, Field(ge=1, le=10_080)] = 30
     #: The scheduled run covers this many days up to the start of today (IST).

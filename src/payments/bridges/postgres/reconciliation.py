@@ -120,14 +120,21 @@ WHERE i.resolved_by_run = $1
 ORDER BY kind, key, item_id
 """
 
-#: Our payments created in [start, end), with when their first successful attempt completed.
+#: Our payments created in [start, end) or first paid in it, with when that success completed. The
+#: time rules judge a payment by its success time, so a payment created before midnight and paid
+#: after it belongs to the next day's run, which must find it.
 SELECT_OUR_PAYMENTS: Final = """
 SELECT p.payment_id, p.order_id, p.amount, p.currency, p.status,
        COALESCE(array_agg(t.provider_transaction_id ORDER BY t.provider_transaction_id)
                 FILTER (WHERE t.status = 'SUCCESS'), '{}') AS successful_attempt_ids,
        min(COALESCE(t.completed_at, t.updated_at)) FILTER (WHERE t.status = 'SUCCESS') AS succeeded_at
 FROM payments p LEFT JOIN transactions t USING (payment_id)
-WHERE p.created_at >= $1 AND p.created_at < $2
+WHERE (p.created_at >= $1 AND p.created_at < $2)
+   OR p.payment_id IN (
+       SELECT payment_id FROM transactions
+       WHERE status = 'SUCCESS' AND COALESCE(completed_at, updated_at) >= $1
+         AND COALESCE(completed_at, updated_at) < $2
+   )
 GROUP BY p.payment_id
 ORDER BY p.payment_id
 """
