@@ -201,7 +201,7 @@ class InMemoryReconciliationRepository:
     async def items(self, run_id: str) -> list[StoredItem]:
         items = self._visible_items()
         report = [
-            replace(items[item_id].item, finding=finding)
+            replace(items[item_id].item, finding=finding, run_id=run_id)
             for (found_by, item_id), finding in self._visible_run_items().items()
             if found_by == run_id
         ]

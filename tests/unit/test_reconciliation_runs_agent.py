@@ -26,12 +26,12 @@ def test_the_job_fires_at_two_in_the_morning_ist_read_as_utc_by_the_scheduler():
 
 async def test_the_job_reconciles_the_lookback_days_before_today_ist():
     store = InMemoryStore()
-    # The firing: 02:00 IST on the 27th; the default lookback is three days.
+    # The firing: 02:00 IST on the 27th; the default lookback is four days (a day past the 72 h SLA).
     context = fake_context(store=store, clock=FixedClock(datetime(2026, 11, 26, 20, 30, tzinfo=UTC)))
 
     await reconcile_recent_days(context)
 
     async with store.unit_of_work() as uow:
         [run] = await uow.reconciliation.runs(10)
-    assert (run.start, run.end) == (datetime(2026, 11, 24, tzinfo=IST), datetime(2026, 11, 27, tzinfo=IST))
+    assert (run.start, run.end) == (datetime(2026, 11, 23, tzinfo=IST), datetime(2026, 11, 27, tzinfo=IST))
     assert (run.trigger, run.status) == ("schedule", RunStatus.SUCCEEDED)

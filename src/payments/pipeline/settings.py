@@ -273,8 +273,9 @@ class ReconciliationSettings(_Section):
     settlement_sla_hours: Annotated[float, Field(gt=0, le=24 * 60)] = 72.0
     #: A webhook still unprocessed this long after it arrived is reported.
     webhook_grace_minutes: Annotated[int, Field(ge=1, le=10_080)] = 30
-    #: The scheduled run covers this many days up to the start of today (IST).
-    lookback_days: Annotated[int, Field(ge=1, le=90)] = 3
+    #: The scheduled run covers this many days up to the start of today (IST). Keep it a day longer
+    #: than the settlement SLA, or a payment's last nightly run comes before its settlement is due.
+    lookback_days: Annotated[int, Field(ge=1, le=90)] = 4
 
 
 class WorkerSettings(_Section):

@@ -125,7 +125,6 @@ def test_the_json_report_holds_range_version_digest_counts_and_findings() -> Non
         "ours",
         "theirs",
         "difference",
-        "resolution",
     }
     text = report_json(the_run, stored(findings, "run_a")).decode()
     for volatile in ("run_a", "started_at", "finished_at", "item_id", "resolved_at", "schedule"):
@@ -143,7 +142,29 @@ def test_the_csv_report_has_one_header_and_one_row_per_finding() -> None:
     first = dict(zip(CSV_COLUMNS, rows[1], strict=True))
     assert first["key"] == findings[0].key
     assert json.loads(first["difference"]) == dict(findings[0].difference)
-    assert first["resolution"] == "open"
+    assert "resolution" not in first  # a later run may resolve it; the report must not change
+
+
+def test_items_a_run_only_resolved_stay_out_of_its_report() -> None:
+    ours, theirs = messy()
+    findings = run_compare(ours, theirs)
+    the_run = run("run_b", input_digest(ours, theirs))
+    found = stored(findings[:1], "run_b")
+    resolved_earlier = [
+        StoredItem(
+            item_id="old",
+            run_id="run_a",
+            first_run_id="run_a",
+            finding=findings[1],
+            resolution=Resolution.RESOLVED,
+            resolved_by_run="run_b",
+            resolved_at=None,
+        )
+    ]
+
+    document = report_document(the_run, [*found, *resolved_earlier])
+
+    assert [f["key"] for f in document["findings"]] == [findings[0].key]
 
 
 def test_an_empty_run_reports_zero_counts() -> None:

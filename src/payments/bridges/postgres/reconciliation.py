@@ -106,7 +106,7 @@ WHERE resolution = 'open' AND range_start >= $2 AND range_end <= $3 AND NOT (key
 """
 #: A run's report: what it found (as it found it), then what it resolved without finding.
 SELECT_RUN_ITEMS: Final = """
-SELECT i.item_id, i.last_run_id, i.first_run_id, i.kind, i.key, i.payment_id,
+SELECT i.item_id, r.run_id AS last_run_id, i.first_run_id, i.kind, i.key, i.payment_id,
        r.ours::text AS ours, r.theirs::text AS theirs, r.difference::text AS difference,
        i.resolution, i.resolved_by_run, i.resolved_at
 FROM reconciliation_run_items r JOIN reconciliation_items i USING (item_id)

@@ -2,7 +2,7 @@
 
 Two runs over the same range, rule version and inputs give the same findings, the same digest and so
 the same report bytes. Reports therefore leave out whatever differs between such runs: run ids, start
-and finish times, the trigger, item ids and resolution times.
+and finish times, the trigger, item ids, and what later runs resolved.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ CSV_COLUMNS: Final = (
     "kind",
     "key",
     "payment_id",
-    "resolution",
     "ours",
     "theirs",
     "difference",
@@ -70,9 +69,11 @@ def _sorted_views(records: Iterable[_T], view: Callable[[_T], dict[str, Any]]) -
 
 
 def report_document(run: ReconciliationRun, items: Sequence[StoredItem]) -> dict[str, Any]:
-    """The report: range, rule version, input digest, counts per kind and every finding with its
-    resolution, in (kind, key) order. Nothing in it tells two runs over the same inputs apart."""
-    ordered = _ordered(items)
+    """The report: range, rule version, input digest, counts per kind and every finding of ``run``,
+    in (kind, key) order. Nothing in it tells two runs over the same inputs apart, and nothing a later
+    run does changes it: items ``run`` only resolved, and every item's later resolution, stay out
+    (the admin API shows those)."""
+    ordered = _ordered([item for item in items if item.run_id == run.run_id])
     counts = {kind.value: 0 for kind in MismatchKind}
     for item in ordered:
         counts[item.finding.kind.value] += 1
@@ -106,7 +107,6 @@ def report_csv(run: ReconciliationRun, items: Sequence[StoredItem]) -> bytes:
                 row["kind"],
                 row["key"],
                 row["payment_id"] or "",
-                row["resolution"],
                 views.dumps(row["ours"]),
                 views.dumps(row["theirs"]),
                 views.dumps(row["difference"]),
@@ -131,5 +131,4 @@ def _finding_row(item: StoredItem) -> dict[str, Any]:
         "ours": views.plain(finding.ours),
         "theirs": views.plain(finding.theirs),
         "difference": views.plain(finding.difference),
-        "resolution": item.resolution.value,
     }
