@@ -113,6 +113,34 @@ async def test_the_demo_starts_the_stack_and_reports_every_check_passed(
     assert alerted in output
     assert "[ok ]   ... and no customer of the day raised a fraud alert: []" in output
     assert "[ok ]   ... and the same alert arrived live on the stream: alr_" in output
+    # A payout settles one payment of two; the reconciliation run reports exactly the other.
+    assert (
+        "settlement and reconciliation "
+        "(Cashfree settlement -> webhook -> SETTLED; reconciliation run -> report):\n"
+    ) in output
+    settled = re.search(r"\[ok \] Asha Rao pays 799\.00 INR \((pay_\w+)\.\.\.\): SUCCESS\n", output)
+    unsettled = re.search(r"\[ok \] Ravi Menon pays 349\.00 INR \((pay_\w+)\.\.\.\): SUCCESS\n", output)
+    assert settled, output
+    assert unsettled, output
+    assert f"the sandbox settles {settled[1]}... alone: payout " in output
+    assert "799.00 - fee 15.98 - GST 2.88 = 780.14 INR" in output
+    assert (
+        "[ok ]   ... SETTLEMENT_SUCCESS webhook -> settlement agent: (status, settlementStatus): "
+        "('SETTLED', 'SETTLED')\n"
+    ) in output
+    assert f"[ok ]   ... and {unsettled[1]}..., left out of the payout: SUCCESS\n" in output
+    assert re.search(r"\[ok \] an admin runs a reconciliation of \[.+\): \(201, 'succeeded'\)\n", output)
+    missing = re.search(
+        r"\[ok \]   \.\.\. its report holds one finding, the payment left out: "
+        r"\[\('missing_settlement', '(pay_\w+)'\)\]\n        missing_settlement:(pay_\w+): \{'settle_by'",
+        output,
+    )
+    assert missing, output
+    assert missing[1] == missing[2], output
+    assert missing[1].startswith(unsettled[1]), output
+    report = rf"http://127\.0\.0\.1:{web_port}/api/v1/admin/reconciliation/runs/rec_\w+/report\.json"
+    assert re.search(rf"  report   {report}\n", output), output
+    assert re.search(rf"--admin\)\" {report}\n", output), output
     assert f"admin page         http://127.0.0.1:{web_port}/admin " in output
     assert "alerts, fraud_signals" in output
     assert (tmp_path / "var" / "demo" / "worker.log").read_text().count('"worker started') == 1

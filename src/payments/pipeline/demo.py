@@ -3,8 +3,10 @@
 Migrations and topology first; then the Cashfree sandbox, the web process and a worker as separate
 processes; every health check; then the scripted traffic of ``demo_scenario`` (customers' payments
 created, paid at the sandbox, declined, retried, verified, replayed, refunded); the fraud burst of
-``demo_fraud`` (stopped mid-way, admins alerted live); and finally proof that every event those
-payments caused left the outbox for RabbitMQ. Later capabilities add their part of the day there.
+``demo_fraud`` (stopped mid-way, admins alerted live); the payout and reconciliation run of
+``demo_settlement`` (one payment settled, one left out, and the run's report names exactly that one);
+and finally proof that every event those payments caused left the outbox for RabbitMQ. Later
+capabilities add their part of the day there.
 
 Fraud screening runs on its default rules. The demo stands where a proxy would, in front of the API,
 and names each customer's address with ``X-Forwarded-For``; the web process trusts it to.
@@ -30,6 +32,7 @@ from payments.bridges.smtp.url import SmtpUrl
 from payments.pipeline import bootstrap
 from payments.pipeline.demo_fraud import run_fraud_burst
 from payments.pipeline.demo_scenario import Customer, Outcome, run_payment_scenario, the_days_customers
+from payments.pipeline.demo_settlement import SETTLEMENT_ENVIRONMENT, run_settlement
 from payments.pipeline.logging import configure_logging
 from payments.pipeline.settings import Settings
 
@@ -55,8 +58,10 @@ async def run_demo(settings: Settings, *, serve: bool, environ: Mapping[str, str
     async with (
         _mail_sink(settings) as mail_sink,
         _process("sandbox", environ) as sandbox_process,
-        _process("web", {**environ, **_WEB_ENVIRONMENT}) as web_process,
-        _process("worker", environ) as worker_process,
+        # Both reconcile with the demo's settlement SLA: the web process for the admin API, the worker
+        # on its schedule.
+        _process("web", {**environ, **_WEB_ENVIRONMENT, **SETTLEMENT_ENVIRONMENT}) as web_process,
+        _process("worker", {**environ, **SETTLEMENT_ENVIRONMENT}) as worker_process,
     ):
         base = f"http://{settings.web.host}:{settings.web.port}"
         processes = [sandbox_process, web_process, worker_process]
@@ -185,9 +190,19 @@ async def _run_scenario(settings: Settings, base: str, customers: Sequence[Custo
     print("\ncustomers (each an account of their own, from an address of their own):")
     for customer in customers:
         print(f"  {customer.name:<12} {customer.user_id:<14} {customer.address}")
+    # Settlements first: the scenario's refunds move the sandbox's clock on, and the reconciliation
+    # run judges the settlement SLA by Cashfree's payment times against our clock.
+    print(
+        "\nsettlement and reconciliation"
+        " (Cashfree settlement -> webhook -> SETTLED; reconciliation run -> report):"
+    )
+    settled = await run_settlement(settings, base, customers)
+    print("\n".join(settled.lines))
     print("\npayments (API -> RabbitMQ -> payments agent -> Cashfree sandbox -> PostgreSQL):")
     outcome = await run_payment_scenario(settings, base, customers)
     print("\n".join(outcome.lines))
+    outcome.payment_ids += settled.payment_ids
+    outcome.problems += settled.problems
     print("\nfraud burst (API -> fraud screen on Redis tables -> refused at create -> admin alert):")
     burst = await run_fraud_burst(settings, base, day_began=day_began)
     print("\n".join(burst.lines))
@@ -252,7 +267,7 @@ def _print_summary(settings: Settings, *, ok: bool, customer: str) -> None:
     )
     print(
         "  PostgreSQL         tables payments, transactions, webhook_logs, refunds, audit_logs, outbox,"
-        " inbox, alerts, fraud_signals"
+        " inbox, alerts, fraud_signals, settlements, reconciliation_runs, reconciliation_items"
     )
     print(f"\ndemo: {'all checks passed' if ok else 'FAILED'}")
 
