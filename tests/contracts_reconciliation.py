@@ -315,6 +315,38 @@ async def a_payment_created_before_the_range_and_paid_in_it_belongs_to_it(
     assert straddling.payment_id in [p.payment_id for p in before.payments]
 
 
+async def payments_of_orders_the_gateway_names_are_read_without_their_refunds(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    start, end = a_range()
+    earlier = new_payment(status=PaymentState.SUCCESS, created_at=start - timedelta(days=3))
+    paid = replace(attempt(earlier, AttemptStatus.SUCCESS), completed_at=start - timedelta(days=3))
+    refund = Refund(
+        refund_id=f"rf_{uuid.uuid4().hex[:10]}",
+        payment_id=earlier.payment_id,
+        order_id=earlier.order_id,
+        amount=Money.of("100.00", "INR"),
+        reason="asked",
+        status=RefundState.SUCCESS,
+        gateway_refund_id="cf_rf_2",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    async with uow_factory() as uow:
+        await uow.payments.add(earlier)
+        await uow.payments.record_attempt(earlier.payment_id, paid, now=NOW)
+        await uow.refunds.add(refund)
+    async with uow_factory() as uow:
+        plain = await uow.reconciliation.our_records(start, end, webhooks_before=end)
+        named = await uow.reconciliation.our_records(
+            start, end, webhooks_before=end, orders=[earlier.order_id, "ord_nobody_knows"]
+        )
+
+    assert earlier.payment_id not in [p.payment_id for p in plain.payments]
+    assert [p.payment_id for p in named.payments] == [earlier.payment_id]
+    assert named.refunds == ()  # an earlier day's refunds are that day's business
+
+
 RECONCILIATION_CONTRACTS = [
     a_settlement_is_recorded_once_and_listed_for_its_payment,
     an_orphan_settlement_is_kept_and_learns_its_payment_later,
@@ -324,5 +356,6 @@ RECONCILIATION_CONTRACTS = [
     a_resolved_discrepancy_that_comes_back_opens_a_new_item,
     our_records_are_the_ranges_payments_refunds_and_unprocessed_webhooks,
     a_payment_created_before_the_range_and_paid_in_it_belongs_to_it,
+    payments_of_orders_the_gateway_names_are_read_without_their_refunds,
     a_range_lock_is_held_until_its_unit_of_work_ends,
 ]

@@ -213,17 +213,28 @@ class InMemoryReconciliationRepository:
         ]
         return sorted(report, key=lambda i: (i.finding.kind.value, i.finding.key, i.item_id))
 
-    async def our_records(self, start: datetime, end: datetime, *, webhooks_before: datetime) -> OurRecords:
-        # Created in the range, or first paid in it (as the PostgreSQL query selects them).
-        payments = sorted(
-            (
-                p
-                for p in self._payments.payments.values()
-                if start <= p.created_at < end or self._paid_within(p, start, end)
-            ),
-            key=lambda p: p.payment_id,
-        )
-        ids = {p.payment_id for p in payments}
+    async def our_records(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        webhooks_before: datetime,
+        orders: Sequence[str] = (),
+    ) -> OurRecords:
+        # Created in the range, or first paid in it, plus those of the orders named (as the PostgreSQL
+        # queries select them); refunds of the range's own payments only.
+        in_range = [
+            p
+            for p in self._payments.payments.values()
+            if start <= p.created_at < end or self._paid_within(p, start, end)
+        ]
+        ids = {p.payment_id for p in in_range}
+        named = [
+            p
+            for p in self._payments.payments.values()
+            if p.order_id in set(orders) and p.payment_id not in ids
+        ]
+        payments = sorted([*in_range, *named], key=lambda p: p.payment_id)
         refunds = [r for r in self._refunds.refunds.values() if r.payment_id in ids]
         webhooks = [
             w

@@ -281,3 +281,17 @@ def test_a_failure_keeps_our_errors_message_but_only_the_type_of_anything_else()
     assert failure_text(RuntimeError("postgresql://app:s3cret@db/payments")) == (
         "unexpected error (RuntimeError)"
     )
+
+
+async def test_a_payout_in_the_range_for_an_earlier_days_payment_is_no_orphan(world):
+    # Paid on the 20th, settled on the 23rd: the run over the 23rd sees the payout, not the payment.
+    payment_id = await world.paid(1)
+    world.gateway.settle("ord_1", at=datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
+    world.clock.current = NOW
+
+    run = await world.service.run(
+        datetime(2026, 11, 23, tzinfo=IST), datetime(2026, 11, 24, tzinfo=IST), trigger="cli"
+    )
+
+    assert run.counts == {}
+    assert await world.status(payment_id) is PaymentState.SETTLED

@@ -123,12 +123,16 @@ ORDER BY kind, key, item_id
 #: Our payments created in [start, end) or first paid in it, with when that success completed. The
 #: time rules judge a payment by its success time, so a payment created before midnight and paid
 #: after it belongs to the next day's run, which must find it.
-SELECT_OUR_PAYMENTS: Final = """
+_PAYMENT_COLUMNS: Final = """
 SELECT p.payment_id, p.order_id, p.amount, p.currency, p.status,
        COALESCE(array_agg(t.provider_transaction_id ORDER BY t.provider_transaction_id)
                 FILTER (WHERE t.status = 'SUCCESS'), '{}') AS successful_attempt_ids,
        min(COALESCE(t.completed_at, t.updated_at)) FILTER (WHERE t.status = 'SUCCESS') AS succeeded_at
 FROM payments p LEFT JOIN transactions t USING (payment_id)
+"""
+SELECT_OUR_PAYMENTS: Final = (
+    _PAYMENT_COLUMNS  # noqa: S608 (constant SQL text, no input)
+    + """
 WHERE (p.created_at >= $1 AND p.created_at < $2)
    OR p.payment_id IN (
        SELECT payment_id FROM transactions
@@ -138,6 +142,17 @@ WHERE (p.created_at >= $1 AND p.created_at < $2)
 GROUP BY p.payment_id
 ORDER BY p.payment_id
 """
+)
+#: Payments of orders the gateway's records in the range name, outside the range themselves (a payout
+#: in the range for a payment of an earlier day): known to us, so no orphan.
+SELECT_PAYMENTS_OF_ORDERS: Final = (
+    _PAYMENT_COLUMNS
+    + """
+WHERE p.order_id = ANY($1::text[]) AND NOT (p.payment_id = ANY($2::text[]))
+GROUP BY p.payment_id
+ORDER BY p.payment_id
+"""
+)
 #: The refunds of those payments.
 SELECT_OUR_REFUNDS: Final = """
 SELECT r.refund_id, r.payment_id, COALESCE(r.order_id, p.order_id) AS order_id, r.amount, r.currency,
@@ -266,12 +281,22 @@ class PgReconciliationRepository:
     async def items(self, run_id: str) -> list[StoredItem]:
         return [_item(row) for row in await self._connection.fetch(SELECT_RUN_ITEMS, run_id)]
 
-    async def our_records(self, start: datetime, end: datetime, *, webhooks_before: datetime) -> OurRecords:
+    async def our_records(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        webhooks_before: datetime,
+        orders: Sequence[str] = (),
+    ) -> OurRecords:
         rows = await self._connection.fetch(SELECT_OUR_PAYMENTS, start, end)
         ids = [row["payment_id"] for row in rows]
+        rows += await self._connection.fetch(SELECT_PAYMENTS_OF_ORDERS, sorted(set(orders)), ids)
+        rows.sort(key=lambda row: row["payment_id"])
         settled: dict[str, list[OurSettlement]] = {}
-        for row in await self._connection.fetch(SELECT_SETTLEMENTS, ids):
+        for row in await self._connection.fetch(SELECT_SETTLEMENTS, [row["payment_id"] for row in rows]):
             settled.setdefault(row["payment_id"], []).append(_settlement(row))
+        # Refunds of the range's own payments only: those of an earlier day's are that day's business.
         refunds = await self._connection.fetch(SELECT_OUR_REFUNDS, ids)
         webhooks = await self._connection.fetch(SELECT_OUR_WEBHOOKS, start, end, webhooks_before)
         return OurRecords(

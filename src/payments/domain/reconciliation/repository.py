@@ -77,10 +77,19 @@ class ReconciliationRepository(Protocol):
         resolved, sorted by kind and key."""
         ...
 
-    async def our_records(self, start: datetime, end: datetime, *, webhooks_before: datetime) -> OurRecords:
-        """Our side for ``[start, end)``: payments created in it, with their successful attempts and
-        settlements; refunds of those payments; webhooks received in it before ``webhooks_before`` that
-        did not end SUCCESS. Each sorted by id."""
+    async def our_records(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        webhooks_before: datetime,
+        orders: Sequence[str] = (),
+    ) -> OurRecords:
+        """Our side for ``[start, end)``: payments created or first paid in it, with their successful
+        attempts and settlements, plus the payments of ``orders`` (the orders the gateway's records in
+        the range name: a payout for an earlier day's payment is then no orphan); refunds of the
+        range's own payments; webhooks received in it before ``webhooks_before`` that did not end
+        SUCCESS. Each sorted by id."""
         ...
 
     async def lock_range(self, start: datetime, end: datetime) -> bool:

@@ -164,7 +164,7 @@ class ReconciliationService:
         now = self._clock.now()
         async with self._unit_of_work() as uow:
             ours = await uow.reconciliation.our_records(
-                run.start, run.end, webhooks_before=now - self._webhook_grace
+                run.start, run.end, webhooks_before=now - self._webhook_grace, orders=_orders_named(theirs)
             )
         findings = compare(
             ours,
@@ -322,3 +322,10 @@ def failure_text(error: BaseException) -> str:
 
 def _day(moment: datetime) -> str:
     return moment.astimezone(IST).date().isoformat()
+
+
+def _orders_named(theirs: TheirRecords) -> list[str]:
+    """Every order the gateway's records name: ours for those may lie outside the run's range."""
+    named = {settlement.order_id for settlement in theirs.settlements}
+    named |= {entry.order_id for entry in (*theirs.entries, *theirs.settlement_entries) if entry.order_id}
+    return sorted(named)
