@@ -102,7 +102,8 @@ async def _apply(ctx: AgentContext, received: ReceivedWebhook, actor: Actor) -> 
         return await _apply_refund(ctx, notification, actor, payload)
     if notification.kind is NotificationKind.UNKNOWN:
         logger.info("acknowledged a webhook of a type we do not handle: %s", notification.event_type)
-    # Settlement and dispute events are kept in the log; reconciliation reads them from there.
+    # Settlement and dispute events are kept in the log; the reconciliation agent gets its own copy of
+    # every webhook (queue reconciliation.settlements) and settles payments from SETTLEMENT_SUCCESS.
     return Outcome(WebhookStatus.SUCCESS, order_id=notification.order_id, payload=payload)
 
 

@@ -116,7 +116,9 @@ class RefundService:
         return current
 
     async def reverse(self, refund_id: str, actor: Actor, *, reason: str) -> Refund:
-        """The bank sent a successful refund back (reconciliation sees it): REVERSED, balance restored."""
+        """The bank sent a successful refund back: REVERSED, balance restored. Nothing calls it yet: Cashfree
+        reports reversals only in its recon (REFUND_REVERSAL), which reconciliation reports as an
+        inconsistent refund for an operator to apply."""
         async with self._uow() as uow:
             refund = await uow.refunds.get(refund_id)
         return await self._apply(refund, RefundTrigger.REVERSE, {"status_description": reason}, actor)
