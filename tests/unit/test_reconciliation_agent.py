@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 
@@ -11,13 +10,12 @@ from payments.domain.gateway import AttemptStatus
 from payments.domain.payment.service import PaymentService
 from payments.domain.payment.states import PaymentState
 from payments.domain.webhook.notification import GatewayNotification, NotificationKind
-from payments.pipeline.runtime import FailureRouter, supervise_agent
-from tests.fakes.broker import FakeConsumer, FakeMessage, RecordingPublisher
+from tests.fakes.agents import run_until_settled
+from tests.fakes.broker import FakeMessage, RecordingPublisher
 from tests.fakes.context import NOW, fake_context
 from tests.fakes.storage import InMemoryStore
 from tests.unit.test_payment_service import create_command
 from tests.unit.test_webhooks_agent import delivery, message, payment_webhook
-from tests.waiting import eventually
 
 
 def settlement_webhook(*, utr: str, kind: str = "SETTLEMENT_SUCCESS", settlement_id: int = 77) -> bytes:
@@ -54,24 +52,7 @@ class World:
 
     async def deliver(self, *messages: FakeMessage) -> RecordingPublisher:
         [spec] = reconciliation.agents
-        publisher, stop = RecordingPublisher(), asyncio.Event()
-        router = FailureRouter(
-            publisher, queue=spec.queue, agent=spec.name, delay_scale=0.001, metrics=self.ctx.metrics
-        )
-        task = asyncio.create_task(
-            supervise_agent(
-                spec,
-                context=self.ctx,
-                consumer=FakeConsumer(*messages),
-                router=router,
-                metrics=self.ctx.metrics,
-                stop=stop,
-            )
-        )
-        await eventually(lambda: all(m.settled for m in messages), what="every delivery settled")
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
-        return publisher
+        return await run_until_settled(spec, self.ctx, *messages)
 
     async def status(self, payment_id: str = "pay_1") -> PaymentState:
         async with self.store.unit_of_work() as uow:

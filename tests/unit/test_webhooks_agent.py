@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
@@ -17,11 +16,11 @@ from payments.domain.payment.service import PaymentService
 from payments.domain.payment.states import PaymentState
 from payments.domain.webhook.intake import ReceivedWebhook, body_hash
 from payments.domain.webhook.log import WebhookStatus
-from payments.pipeline.runtime import DEAD_LETTER_REASON_HEADER, FailureRouter, supervise_agent
-from tests.fakes.broker import FakeConsumer, FakeMessage, RecordingPublisher
+from payments.pipeline.runtime import DEAD_LETTER_REASON_HEADER
+from tests.fakes.agents import run_until_settled
+from tests.fakes.broker import FakeMessage, RecordingPublisher
 from tests.fakes.context import NOW, fake_context
 from tests.fakes.storage import InMemoryStore
-from tests.waiting import eventually
 
 ACTOR = Actor(actor_id="user-1", trace_id="a" * 32, request_id="r1")
 
@@ -84,24 +83,7 @@ class World:
 
     async def deliver(self, *messages: FakeMessage) -> RecordingPublisher:
         [spec] = webhooks.agents
-        publisher, stop = RecordingPublisher(), asyncio.Event()
-        router = FailureRouter(
-            publisher, queue=spec.queue, agent=spec.name, delay_scale=0.001, metrics=self.ctx.metrics
-        )
-        task = asyncio.create_task(
-            supervise_agent(
-                spec,
-                context=self.ctx,
-                consumer=FakeConsumer(*messages),
-                router=router,
-                metrics=self.ctx.metrics,
-                stop=stop,
-            )
-        )
-        await eventually(lambda: all(m.settled for m in messages), what="every delivery settled")
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
-        return publisher
+        return await run_until_settled(spec, self.ctx, *messages)
 
     async def status(self) -> PaymentState:
         async with self.store.unit_of_work() as uow:
