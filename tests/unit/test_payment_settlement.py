@@ -93,3 +93,16 @@ async def test_a_stuck_payment_whose_gateway_amount_differs_is_not_credited_but_
     _, [row] = await stored(world)
     assert row.settlement_id == settlement.settlement_id
     assert "payment.verify_mismatch" in world.audit_actions("pay_1")
+
+
+async def test_a_payout_for_another_amount_is_kept_but_does_not_settle_the_payment():
+    world = World()
+    order_id = await paid(world)
+    await world.service.reconcile((await stored(world))[0], SYSTEM)
+    settlement = replace(world.gateway.settle(order_id), order_amount=Money.of("10.00", "INR"))
+
+    await world.service.settle(settlement, SYSTEM)
+
+    payment, [row] = await stored(world)
+    assert (payment.status, payment.settlement_amount) == (PaymentState.SUCCESS, None)
+    assert row.settlement_id == settlement.settlement_id  # kept for the reconciliation run to report

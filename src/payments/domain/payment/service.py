@@ -191,6 +191,10 @@ class PaymentService:
             await uow.settlements.record(settlement, None if current is None else current.payment_id, now=now)
             if current is None or current.status is not PaymentState.SUCCESS:
                 return current
+            if settlement.order_amount != current.amount:
+                # Kept as evidence, but a payout for another amount does not settle this payment: the
+                # reconciliation run reports the difference for someone to look at.
+                return current
             changes = {"settlement_status": SETTLED, "settlement_amount": settlement.settlement_amount}
             return await _move(uow, current, Decision(PaymentTrigger.SETTLE, changes), actor, now)
 
