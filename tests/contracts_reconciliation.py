@@ -201,6 +201,31 @@ async def an_item_a_covering_run_no_longer_finds_is_resolved_not_deleted(
     assert {item.finding.key for item in first_report} == {gone.key, kept.key}
 
 
+async def a_later_run_that_read_the_payment_resolves_what_it_judges_per_payment(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    start, end = a_range()
+    first = await started(uow_factory, a_run(start, end))
+    later = await started(uow_factory, a_run(end + timedelta(days=3), end + timedelta(days=4)))
+    payment_id = f"pay_{uuid.uuid4().hex[:12]}"
+    missing = a_finding(payment_id=payment_id)
+    refund = a_finding(
+        f"inconsistent_refund:{uuid.uuid4().hex[:12]}",
+        kind=MismatchKind.INCONSISTENT_REFUND,
+        payment_id=payment_id,
+    )
+    async with uow_factory() as uow:
+        await uow.reconciliation.record_findings(first, [missing, refund], NOW)
+    async with uow_factory() as uow:
+        # The later run's range holds none of the first's; it read the payment (for its payout).
+        resolved = await uow.reconciliation.resolve_unseen(later, set(), NOW, examined={payment_id})
+        items = {item.finding.key: item for item in await uow.reconciliation.items(first.run_id)}
+
+    assert resolved == 1
+    assert items[missing.key].resolution is Resolution.RESOLVED
+    assert items[refund.key].resolution is Resolution.OPEN  # refunds are judged by the range only
+
+
 async def a_resolved_discrepancy_that_comes_back_opens_a_new_item(uow_factory: UnitOfWorkFactory) -> None:
     start, end = a_range()
     runs = [await started(uow_factory, a_run(start, end)) for _ in range(3)]
@@ -356,6 +381,7 @@ RECONCILIATION_CONTRACTS = [
     a_resolved_discrepancy_that_comes_back_opens_a_new_item,
     our_records_are_the_ranges_payments_refunds_and_unprocessed_webhooks,
     a_payment_created_before_the_range_and_paid_in_it_belongs_to_it,
+    a_later_run_that_read_the_payment_resolves_what_it_judges_per_payment,
     payments_of_orders_the_gateway_names_are_read_without_their_refunds,
     a_range_lock_is_held_until_its_unit_of_work_ends,
 ]

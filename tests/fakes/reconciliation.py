@@ -19,6 +19,7 @@ from payments.domain.errors import Conflict, NotFound
 from payments.domain.gateway import AttemptStatus, GatewaySettlement
 from payments.domain.payment.model import Payment
 from payments.domain.reconciliation.model import (
+    JUDGED_PER_PAYMENT,
     Finding,
     OurPayment,
     OurRecords,
@@ -185,11 +186,14 @@ class InMemoryReconciliationRepository:
             stored.append(replace(item, finding=original))
         return stored
 
-    async def resolve_unseen(self, run: ReconciliationRun, seen_keys: Set[str], now: datetime) -> int:
+    async def resolve_unseen(
+        self, run: ReconciliationRun, seen_keys: Set[str], now: datetime, *, examined: Set[str] = frozenset()
+    ) -> int:
         resolved = 0
         for row in list(self._visible_items().values()):
             item = row.item
-            covered = row.start >= run.start and row.end <= run.end
+            judged = item.finding.payment_id in examined and item.finding.kind in JUDGED_PER_PAYMENT
+            covered = (row.start >= run.start and row.end <= run.end) or judged
             if item.resolution is Resolution.OPEN and covered and item.finding.key not in seen_keys:
                 done = replace(
                     item, resolution=Resolution.RESOLVED, resolved_by_run=run.run_id, resolved_at=now
@@ -242,7 +246,7 @@ class InMemoryReconciliationRepository:
             if start <= w.received_at < min(end, webhooks_before) and w.status is not WebhookStatus.SUCCESS
         ]
         return OurRecords(
-            payments=tuple(self._our_payment(p) for p in payments),
+            payments=tuple(replace(self._our_payment(p), in_range=p.payment_id in ids) for p in payments),
             refunds=tuple(_our_refund(r) for r in sorted(refunds, key=lambda r: r.refund_id)),
             webhooks=tuple(_our_webhook(w) for w in sorted(webhooks, key=lambda w: w.id)),
         )

@@ -295,3 +295,26 @@ async def test_a_payout_in_the_range_for_an_earlier_days_payment_is_no_orphan(wo
 
     assert run.counts == {}
     assert await world.status(payment_id) is PaymentState.SETTLED
+
+
+async def test_a_late_settlement_explains_the_missing_item_in_a_later_nights_run(world):
+    # Paid on the 20th; the run over the 20th finds it missing. The payout comes on the 25th, past the
+    # 72 h SLA: the run over the 25th, whose range holds none of the 20th, reads the payment for the
+    # payout, resolves the missing item and reports the settlement as delayed.
+    payment_id = await world.paid(1)
+    world.clock.current = NOW
+    first = await world.service.run(START, END, trigger="schedule")
+    world.gateway.settle("ord_1", at=datetime(2026, 11, 25, 6, 0, tzinfo=UTC))
+
+    later = await world.service.run(
+        datetime(2026, 11, 25, tzinfo=IST), datetime(2026, 11, 26, tzinfo=IST), trigger="schedule"
+    )
+
+    assert first.counts == {"missing_settlement": 1}
+    assert later.counts == {"delayed_settlement": 1}
+    [missing] = await world.items(first.run_id)
+    assert (missing.resolution, missing.resolved_by_run) == (Resolution.RESOLVED, later.run_id)
+    # The later run's items: what it found, and what it resolved.
+    items = {(item.finding.kind.value, item.resolution) for item in await world.items(later.run_id)}
+    assert items == {("delayed_settlement", Resolution.OPEN), ("missing_settlement", Resolution.RESOLVED)}
+    assert missing.finding.payment_id == payment_id

@@ -22,6 +22,7 @@ from payments.domain.errors import Conflict, NotFound
 from payments.domain.gateway import GatewaySettlement
 from payments.domain.money import Money
 from payments.domain.reconciliation.model import (
+    JUDGED_PER_PAYMENT,
     Finding,
     MismatchKind,
     OurPayment,
@@ -102,7 +103,8 @@ SET ours = EXCLUDED.ours, theirs = EXCLUDED.theirs, difference = EXCLUDED.differ
 RESOLVE_UNSEEN: Final = """
 UPDATE reconciliation_items
 SET resolution = 'resolved', resolved_by_run = $1, resolved_at = $4
-WHERE resolution = 'open' AND range_start >= $2 AND range_end <= $3 AND NOT (key = ANY($5::text[]))
+WHERE resolution = 'open' AND NOT (key = ANY($5::text[]))
+  AND ((range_start >= $2 AND range_end <= $3) OR (payment_id = ANY($6::text[]) AND kind = ANY($7::text[])))
 """
 #: A run's report: what it found (as it found it), then what it resolved without finding.
 SELECT_RUN_ITEMS: Final = """
@@ -274,9 +276,18 @@ class PgReconciliationRepository:
             )
         return stored
 
-    async def resolve_unseen(self, run: ReconciliationRun, seen_keys: Set[str], now: datetime) -> int:
+    async def resolve_unseen(
+        self, run: ReconciliationRun, seen_keys: Set[str], now: datetime, *, examined: Set[str] = frozenset()
+    ) -> int:
         done = await self._connection.execute(
-            RESOLVE_UNSEEN, run.run_id, run.start, run.end, now, sorted(seen_keys)
+            RESOLVE_UNSEEN,
+            run.run_id,
+            run.start,
+            run.end,
+            now,
+            sorted(seen_keys),
+            sorted(examined),
+            sorted(kind.value for kind in JUDGED_PER_PAYMENT),
         )
         return int(done.split()[-1])
 
@@ -293,8 +304,9 @@ class PgReconciliationRepository:
     ) -> OurRecords:
         rows = await self._connection.fetch(SELECT_OUR_PAYMENTS, start, end)
         ids = [row["payment_id"] for row in rows]
-        rows += await self._connection.fetch(SELECT_PAYMENTS_OF_ORDERS, sorted(set(orders)), ids)
-        rows.sort(key=lambda row: row["payment_id"])
+        named = await self._connection.fetch(SELECT_PAYMENTS_OF_ORDERS, sorted(set(orders)), ids)
+        rows = sorted([*rows, *named], key=lambda row: row["payment_id"])
+        in_range = set(ids)
         settled: dict[str, list[OurSettlement]] = {}
         for row in await self._connection.fetch(SELECT_SETTLEMENTS, [row["payment_id"] for row in rows]):
             settled.setdefault(row["payment_id"], []).append(_settlement(row))
@@ -302,7 +314,10 @@ class PgReconciliationRepository:
         refunds = await self._connection.fetch(SELECT_OUR_REFUNDS, ids)
         webhooks = await self._connection.fetch(SELECT_OUR_WEBHOOKS, start, end, webhooks_before)
         return OurRecords(
-            payments=tuple(_payment(row, settled.get(row["payment_id"], [])) for row in rows),
+            payments=tuple(
+                _payment(row, settled.get(row["payment_id"], []), in_range=row["payment_id"] in in_range)
+                for row in rows
+            ),
             refunds=tuple(_refund(row) for row in refunds),
             webhooks=tuple(_webhook(row) for row in webhooks),
         )
@@ -395,8 +410,9 @@ def _settlement(row: asyncpg.Record) -> OurSettlement:
     )
 
 
-def _payment(row: asyncpg.Record, settlements: Sequence[OurSettlement]) -> OurPayment:
+def _payment(row: asyncpg.Record, settlements: Sequence[OurSettlement], *, in_range: bool) -> OurPayment:
     return OurPayment(
+        in_range=in_range,
         payment_id=row["payment_id"],
         order_id=row["order_id"],
         amount=Money(row["amount"], row["currency"]),

@@ -70,6 +70,9 @@ class OurPayment:
     successful_attempt_ids: tuple[str, ...]
     succeeded_at: datetime | None
     settlements: tuple[OurSettlement, ...] = ()
+    #: False for a payment read only because the gateway's records in the range name its order (a
+    #: payout for an earlier day's payment): judged for its amounts and settlement, never an orphan.
+    in_range: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,3 +158,15 @@ class StoredItem:
     resolution: Resolution
     resolved_by_run: str | None
     resolved_at: datetime | None
+
+
+#: Kinds judged on every payment a run reads: an open item of one of these, about a payment the run
+#: read and did not find again, was explained by later evidence (e.g. the settlement arrived).
+JUDGED_PER_PAYMENT: Final = frozenset(
+    {
+        MismatchKind.MISSING_SETTLEMENT,
+        MismatchKind.DELAYED_SETTLEMENT,
+        MismatchKind.AMOUNT_MISMATCH,
+        MismatchKind.DUPLICATE_TRANSACTION,
+    }
+)

@@ -67,9 +67,12 @@ class ReconciliationRepository(Protocol):
         a new one opens an item. The items, in the findings' order."""
         ...
 
-    async def resolve_unseen(self, run: ReconciliationRun, seen_keys: Set[str], now: datetime) -> int:
-        """Resolve (never delete) the open items over a range overlapping ``run``'s that ``run`` did not
-        find again; how many."""
+    async def resolve_unseen(
+        self, run: ReconciliationRun, seen_keys: Set[str], now: datetime, *, examined: Set[str] = frozenset()
+    ) -> int:
+        """Resolve (never delete) the open items ``run`` did not find again, of a range ``run``'s
+        contains, or of a ``JUDGED_PER_PAYMENT`` kind about a payment in ``examined`` (the payments
+        ``run`` read); how many."""
         ...
 
     async def items(self, run_id: str) -> list[StoredItem]:

@@ -215,7 +215,9 @@ def settlement_timing(sides: _Sides, scope: _Scope) -> Iterator[Finding]:
     due time: delayed. A payment the gateway knows nothing about is an orphan instead, not both.
     """
     for payment in sides.payments:
-        if payment.succeeded_at is None or not _captured(payment) or not scope.covers(payment.succeeded_at):
+        # Every payment read is judged, those read for a payout in the range too: a settlement that
+        # came late is reported when it comes, and an open "missing" item is then explained.
+        if payment.succeeded_at is None or not _captured(payment):
             continue
         if _unknown_to_gateway(sides, payment):
             continue
@@ -260,7 +262,8 @@ def orphan_payments(sides: _Sides, scope: _Scope) -> Iterator[Finding]:
     """ORPHAN_PAYMENT: a captured payment of ours that succeeded in the range, about which the gateway
     reports nothing at all (no PAYMENT row and no settlement, by gateway payment id or order)."""
     for payment in sides.payments:
-        if _captured(payment) and scope.covers(payment.succeeded_at) and _unknown_to_gateway(sides, payment):
+        in_scope = payment.in_range and scope.covers(payment.succeeded_at)
+        if _captured(payment) and in_scope and _unknown_to_gateway(sides, payment):
             difference = {
                 "order_id": payment.order_id,
                 "successful_attempt_ids": sorted(set(payment.successful_attempt_ids)),

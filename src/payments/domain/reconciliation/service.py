@@ -180,7 +180,8 @@ class ReconciliationService:
         async with self._unit_of_work() as uow:
             items = await uow.reconciliation.record_findings(run, findings, now)
             seen = {finding.key for finding in findings}
-            resolved = await uow.reconciliation.resolve_unseen(run, seen, now)
+            examined = {payment.payment_id for payment in ours.payments}
+            resolved = await uow.reconciliation.resolve_unseen(run, seen, now, examined=examined)
             await self._alert_new(uow, run, items, now)
             finished = await self._finish(uow, run, status=RunStatus.SUCCEEDED, counts=counts, digest=digest)
         _log.info(
