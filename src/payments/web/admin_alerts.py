@@ -35,6 +35,7 @@ from payments.domain.alerts.model import StoredAlert
 from payments.domain.unit_of_work import UnitOfWorkFactory
 from payments.web.admin import parse_limit
 from payments.web.auth import require_admin
+from payments.web.keys import LONG_LIVED_KEY
 
 
 class AlertFeed(Protocol):
@@ -155,6 +156,7 @@ def stored_alert_json(stored: StoredAlert) -> dict[str, Any]:
 async def alert_stream(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/admin/alerts/stream``: the backlog, then live alerts, until either side leaves."""
     require_admin(request)
+    request[LONG_LIVED_KEY] = True
     app = request.config_dict
     options = app[ALERT_STREAM_OPTIONS_KEY]
     response = web.StreamResponse(headers=_STREAM_HEADERS)

@@ -43,6 +43,9 @@ VERSION_KEY: Final[web.AppKey[str]] = web.AppKey("version")
 TRACE_KEY: Final[web.RequestKey[TraceContext]] = web.RequestKey("trace")
 #: Who sent a request under ``/api/v1/``, set by the auth middleware once the bearer token checks out.
 PRINCIPAL_KEY: Final[web.RequestKey[Principal]] = web.RequestKey("principal")
+#: Set by a handler that streams for as long as its client stays (Server-Sent Events): its duration is
+#: a session's length, not a latency, and stays out of the request latency histogram.
+LONG_LIVED_KEY: Final[web.RequestKey[bool]] = web.RequestKey("long_lived")
 
 #: Reads of single payments, with the owner-or-admin rule (``PaymentService.find``).
 PAYMENT_SERVICE_KEY: Final[web.AppKey[PaymentService]] = web.AppKey("payment_service")

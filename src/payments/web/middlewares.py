@@ -2,7 +2,8 @@
 
 - ``trace_middleware`` continues the caller's W3C trace, makes it current for the handler (so every log
   line carries its ids) and returns the ids in ``X-Request-Id``, ``X-Correlation-Id`` and ``traceparent``.
-- ``metrics_middleware`` observes each request's latency by route template, method and final status.
+- ``metrics_middleware`` observes each request's latency by route template, method and final status (not
+  long-lived streams, which set ``LONG_LIVED_KEY``: their duration is a session's length).
 - ``error_middleware`` turns the domain error tree, aiohttp's HTTP errors and anything unexpected into
   the one error body ``{"error": {"code", "message", "requestId"}}`` (DESIGN §7, STYLE §8).
 - ``auth_middleware`` (``web/auth.py``) requires a bearer token on ``/api/v1/`` routes; it sits inside
@@ -31,7 +32,7 @@ from payments.pipeline.error_status import status_for
 from payments.pipeline.logging import mask_text
 from payments.pipeline.tracing import TraceContext, current_trace, use_trace
 from payments.web.auth import auth_middleware
-from payments.web.keys import METRICS_KEY, TRACE_KEY
+from payments.web.keys import LONG_LIVED_KEY, METRICS_KEY, TRACE_KEY
 
 #: aiohttp's HTTP errors -> our codes; any other status gets a code made from its reason phrase.
 HTTP_ERROR_CODES: Final[Mapping[int, tuple[str, str]]] = {
@@ -91,11 +92,12 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = CLIENT_CLOSED_STATUS
         raise
     finally:
-        request.config_dict[METRICS_KEY].http_requests.labels(
-            route=route_label(request),
-            method=request.method if request.method in _KNOWN_METHODS else "OTHER",
-            status=str(status),
-        ).observe(time.perf_counter() - started)
+        if not request.get(LONG_LIVED_KEY, False):
+            request.config_dict[METRICS_KEY].http_requests.labels(
+                route=route_label(request),
+                method=request.method if request.method in _KNOWN_METHODS else "OTHER",
+                status=str(status),
+            ).observe(time.perf_counter() - started)
 
 
 @web.middleware

@@ -163,3 +163,16 @@ async def test_a_client_that_goes_away_is_unsubscribed(aiohttp_client):
     stream.response.close()
 
     await eventually(lambda: world.feed.subscribers == 0, what="the stream to unsubscribe")
+
+
+async def test_a_stream_stays_out_of_the_request_latency_histogram(client, world):
+    stream = await open_stream(client, world)
+    await stream.opened()
+    world.feed.close()
+    assert await stream.ended()
+    await client.get("/api/v1/admin/alerts", headers=world.headers())
+
+    text = await (await client.get("/metrics")).text()
+
+    assert 'route="/api/v1/admin/alerts",status="200"' in text  # the list is timed ...
+    assert 'route="/api/v1/admin/alerts/stream"' not in text  # ... a session's length is not a latency
