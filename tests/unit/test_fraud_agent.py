@@ -17,10 +17,10 @@ from payments.domain.payment.model import CustomerDetails, Payment
 from payments.domain.payment.states import PaymentState
 from payments.pipeline.settings import FraudSettings, Settings
 from payments.tables import MemoryWindowStore
+from tests.fakes.agents import run_until_settled
 from tests.fakes.broker import FakeMessage
 from tests.fakes.context import NOW, fake_context
 from tests.fakes.storage import InMemoryStore
-from tests.unit.test_payments_agent import run_agent
 
 IP = "203.0.113.7"
 RULES = FraudRules(
@@ -81,7 +81,7 @@ def failed(n: int, *, version: int = 3) -> FakeMessage:
 
 async def deliver(ctx, *messages: FakeMessage) -> None:
     [spec] = fraud.agents
-    await run_agent(ctx, *messages, spec=spec)
+    await run_until_settled(spec, ctx, *messages)
     assert all(m.settled == "acked" for m in messages)
 
 
@@ -203,7 +203,7 @@ async def test_an_event_that_is_not_a_payment_event_is_dead_lettered():
     garbage = FakeMessage(body=b'{"type": "payment.created"}', message_id="m1", routing_key="payment.created")
     [spec] = fraud.agents
 
-    publisher = await run_agent(ctx, garbage, spec=spec)
+    publisher = await run_until_settled(spec, ctx, garbage)
 
     assert [p.routing_key for p in publisher.published] == [spec.queue.dead_letter_queue]
     assert (await observe(ctx))["ip_per_minute"] == 1

@@ -15,9 +15,9 @@ from payments.domain.payment.commands import VerifyPayment
 from payments.domain.refund.commands import REFUND_COMMANDS, RequestRefund
 from payments.domain.refund.states import RefundState
 from payments.domain.webhook.log import WebhookStatus
+from tests.fakes.agents import run_until_settled
 from tests.fakes.broker import FakeMessage
 from tests.unit.test_payment_service import OWNER
-from tests.unit.test_payments_agent import run_agent
 from tests.unit.test_webhooks_agent import World, delivery, message
 
 
@@ -45,7 +45,7 @@ async def paid(world: World) -> None:
 
 async def deliver_refunds(world: World, *messages: FakeMessage):
     [spec] = refunds.agents
-    return await run_agent(world.ctx, *messages, spec=spec)
+    return await run_until_settled(spec, world.ctx, *messages)
 
 
 def answers(world: World) -> list[dict]:

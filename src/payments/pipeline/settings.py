@@ -31,8 +31,8 @@ from payments.domain.fraud.rules import DEFAULT_RULES, FraudRules
 _EMAIL: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
-def _split_networks(value: object) -> object:
-    """A comma-separated variable as a tuple of its non-empty parts."""
+def _split_list(value: object) -> object:
+    """A comma-separated variable (networks, addresses) as a tuple of its non-empty parts."""
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
@@ -81,7 +81,7 @@ class WebSettings(_Section):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
-        return _split_networks(value)
+        return _split_list(value)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -154,7 +154,7 @@ class CashfreeSettings(_Section):
     @field_validator("webhook_allowed_sources", mode="before")
     @classmethod
     def _split_sources(cls, value: object) -> object:
-        return _split_networks(value)
+        return _split_list(value)
 
     @field_validator("webhook_allowed_sources")
     @classmethod
@@ -242,7 +242,7 @@ class EmailSettings(_Section):
     @field_validator("admin_emails", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:
-        return _split_networks(value)
+        return _split_list(value)
 
     @field_validator("admin_emails")
     @classmethod
