@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install services browser demo test lint format unit integration clean
+.PHONY: install services browser observability demo test lint format unit integration clean
 
 install: $(INSTALLED)
 
@@ -22,6 +22,11 @@ services:
 browser:
 	@scripts/ensure-browser.sh
 
+# Debian's prometheus and prometheus-alertmanager: promtool and amtool check docker/, and the live
+# scrape test runs a real Prometheus (installed once, with apt-get; their services are not started).
+observability:
+	@scripts/ensure-observability.sh
+
 demo: install services
 	$(BIN)/payments demo
 
@@ -35,7 +40,7 @@ format: install
 	$(BIN)/ruff check --fix src tests
 
 # Lint, then the whole suite under coverage (line and branch), failing under the floor in pyproject.toml.
-test: install services browser lint
+test: install services browser observability lint
 	@rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest
 	@$(BIN)/coverage combine --quiet
@@ -44,7 +49,7 @@ test: install services browser lint
 unit: install
 	$(BIN)/pytest tests/unit
 
-integration: install services browser
+integration: install services browser observability
 	$(BIN)/pytest tests/integration tests/e2e
 
 clean:

@@ -242,6 +242,26 @@ async def a_resolved_discrepancy_that_comes_back_opens_a_new_item(uow_factory: U
     assert new.first_run_id == third.run_id
 
 
+async def open_items_are_counted_per_kind_and_resolved_ones_are_not(uow_factory: UnitOfWorkFactory) -> None:
+    start, end = a_range()
+    first = await started(uow_factory, a_run(start, end))
+    covering = await started(uow_factory, a_run(start, end))
+    async with uow_factory() as uow:
+        before = await uow.reconciliation.open_counts()
+    orphan = a_finding(f"orphan_payment:{uuid.uuid4().hex[:12]}", kind=MismatchKind.ORPHAN_PAYMENT)
+    missing = [a_finding(), a_finding()]
+    async with uow_factory() as uow:
+        await uow.reconciliation.record_findings(first, [*missing, orphan], NOW)
+    async with uow_factory() as uow:
+        await uow.reconciliation.record_findings(covering, missing, NOW)
+        await uow.reconciliation.resolve_unseen(covering, {f.key for f in missing}, NOW)
+        after = await uow.reconciliation.open_counts()
+
+    assert set(after) == set(MismatchKind)
+    change = {kind: after[kind] - before[kind] for kind in MismatchKind}
+    assert change == {kind: 2 if kind is MismatchKind.MISSING_SETTLEMENT else 0 for kind in MismatchKind}
+
+
 async def our_records_are_the_ranges_payments_refunds_and_unprocessed_webhooks(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
@@ -379,6 +399,7 @@ RECONCILIATION_CONTRACTS = [
     a_discrepancy_found_again_stays_one_open_item,
     an_item_a_covering_run_no_longer_finds_is_resolved_not_deleted,
     a_resolved_discrepancy_that_comes_back_opens_a_new_item,
+    open_items_are_counted_per_kind_and_resolved_ones_are_not,
     our_records_are_the_ranges_payments_refunds_and_unprocessed_webhooks,
     a_payment_created_before_the_range_and_paid_in_it_belongs_to_it,
     a_later_run_that_read_the_payment_resolves_what_it_judges_per_payment,

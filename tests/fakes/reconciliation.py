@@ -21,6 +21,7 @@ from payments.domain.payment.model import Payment
 from payments.domain.reconciliation.model import (
     JUDGED_PER_PAYMENT,
     Finding,
+    MismatchKind,
     OurPayment,
     OurRecords,
     OurRefund,
@@ -216,6 +217,13 @@ class InMemoryReconciliationRepository:
             if row.item.resolved_by_run == run_id and row.item.item_id not in found
         ]
         return sorted(report, key=lambda i: (i.finding.kind.value, i.finding.key, i.item_id))
+
+    async def open_counts(self) -> Mapping[MismatchKind, int]:
+        counts = dict.fromkeys(MismatchKind, 0)
+        for row in self._visible_items().values():
+            if row.item.resolution is Resolution.OPEN:
+                counts[row.item.finding.kind] += 1
+        return counts
 
     async def our_records(
         self,

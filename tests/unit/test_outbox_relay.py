@@ -120,3 +120,18 @@ async def test_the_running_relay_wakes_on_notification_and_survives_an_outage(me
 
     assert sorted(p.message_id for p in publisher.published) == ["evt-1", "evt-2", "evt-3"]
     assert metrics.outbox_published._value.get() == 3
+
+
+async def test_while_the_broker_refuses_the_backlog_gauges_keep_counting(metrics):
+    store, publisher = InMemoryRelayStore(), RecordingPublisher()
+    relay = OutboxRelay(store, publisher, batch_size=10, poll_seconds=30, metrics=metrics)
+    publisher.fail_next = 1_000
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+
+    store.add(4)
+    await eventually(lambda: metrics.outbox_backlog._value.get() == 4, what="the stuck backlog reported")
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+
+    assert store.published == set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from contextlib import asynccontextmanager
 
 import pytest
@@ -15,6 +16,7 @@ from payments.domain.errors import IllegalTransition
 from payments.pipeline import metrics as metrics_module
 from payments.pipeline.blueprint import Blueprint
 from payments.pipeline.context import AgentContext
+from payments.pipeline.publishing import PUBLISHED_AT_HEADER
 from payments.pipeline.runtime import (
     DEAD_LETTER_REASON_HEADER,
     FIRST_FAILURE_HEADER,
@@ -268,3 +270,24 @@ async def test_an_agent_that_raises_outside_a_message_is_restarted(context, metr
 
     assert harness.publisher.published == []
     assert harness.count("agent_restarts", agent="unit.agent") == 1
+
+
+async def test_lag_is_observed_from_first_publication_for_first_deliveries_only(context, metrics):
+    published_at = time.time() - 2.0
+    fresh = order("o1", headers={PUBLISHED_AT_HEADER: published_at})
+    retried = order("o2", headers={PUBLISHED_AT_HEADER: published_at - 600, FAILURES_HEADER: 1})
+    unstamped = order("o3")
+
+    async def agent(stream: Stream[Order], ctx: AgentContext) -> None:
+        async for _event in stream:
+            pass
+
+    harness = Harness(agent, FakeConsumer(fresh, retried, unstamped), context, metrics)
+    await eventually(lambda: unstamped.settled == "acked", what="all three messages acked")
+    await harness.shutdown()
+
+    lag = metrics.agent_lag.labels("unit.agent")
+    assert lag._sum.get() >= 2.0
+    assert lag._sum.get() < 600, "a retried message's wait in its tier was counted as lag"
+    observed = sum(bucket.get() for bucket in lag._buckets)
+    assert observed == 1

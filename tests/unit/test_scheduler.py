@@ -12,6 +12,7 @@ from payments.pipeline import metrics as metrics_module
 from payments.pipeline.blueprint import Blueprint
 from payments.pipeline.context import AgentContext
 from payments.pipeline.scheduler import Scheduler
+from payments.pipeline.settings import load_settings
 from tests.fakes.context import fake_context
 from tests.waiting import eventually
 
@@ -127,3 +128,27 @@ async def test_a_crontab_fires_at_its_next_scheduled_minute(now, expected):
     await asyncio.wait_for(scheduler.run_crontab(blueprint.crontabs[0]), timeout=5)
 
     assert list(lease.owners) == [f"lease:schedule:jobs.nightly:{int(expected.timestamp())}"]
+
+
+async def test_an_every_worker_timer_runs_each_slot_in_every_worker_without_a_lease():
+    lease, stop = InMemoryLease(), asyncio.Event()
+    lease.unavailable = True  # taking no lease, it runs even when Redis cannot grant one
+    runs: dict[str, int] = {"a": 0, "b": 0}
+    blueprint = Blueprint("jobs")
+
+    @blueprint.timer(seconds=0.01, every_worker=True)
+    async def refresh(ctx: AgentContext) -> None:
+        runs[ctx.settings.app.service_name] += 1
+
+    tasks = []
+    for name in runs:
+        ctx = fake_context(
+            metrics=metrics_module.create(CollectorRegistry()), settings=load_settings({"SERVICE_NAME": name})
+        )
+        scheduler = Scheduler(context=ctx, lease=lease, owner=name, metrics=ctx.metrics, stop=stop)
+        tasks.append(asyncio.create_task(scheduler.run_timer(blueprint.timers[0])))
+    await eventually(lambda: min(runs.values()) >= 3, what="three runs in each worker")
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+
+    assert lease.owners == {}

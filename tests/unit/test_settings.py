@@ -56,6 +56,7 @@ def test_an_unreadable_secret_file_names_the_variable(tmp_path):
         ({"PORT": "70000"}, "PORT"),
         ({"APP_ENV": "staging"}, "APP_ENV"),
         ({"JWT_SECRET": "short-" + "x"}, "JWT_SECRET"),
+        ({"ALERTMANAGER_TOKEN": "too-short-to-guess-hard"}, "ALERTMANAGER_TOKEN"),
         ({"PAYMENT_ENCRYPTION_KEY": "bm90IDMyIGJ5dGVz"}, "PAYMENT_ENCRYPTION_KEY"),
         ({"PAYMENT_ENCRYPTION_KEY": "%%%not-base64%%%"}, "PAYMENT_ENCRYPTION_KEY"),
         ({"CASHFREE_API_VERSION": "latest"}, "CASHFREE_API_VERSION"),

@@ -6,6 +6,8 @@ import base64
 import json
 import uuid
 
+from prometheus_client import CollectorRegistry
+
 from payments.agents.webhooks import process_webhooks, webhooks
 from payments.domain.errors import DependencyUnavailable
 from payments.domain.gateway import AttemptStatus
@@ -16,6 +18,7 @@ from payments.domain.payment.service import PaymentService
 from payments.domain.payment.states import PaymentState
 from payments.domain.webhook.intake import ReceivedWebhook, body_hash
 from payments.domain.webhook.log import WebhookStatus
+from payments.pipeline import metrics as metrics_module
 from payments.pipeline.runtime import DEAD_LETTER_REASON_HEADER
 from tests.fakes.agents import run_until_settled
 from tests.fakes.broker import FakeMessage, RecordingPublisher
@@ -62,7 +65,8 @@ def message(received: ReceivedWebhook, n: int = 1) -> FakeMessage:
 class World:
     def __init__(self) -> None:
         self.store = InMemoryStore()
-        self.ctx = fake_context(store=self.store)
+        self.registry = CollectorRegistry()
+        self.ctx = fake_context(store=self.store, metrics=metrics_module.create(self.registry))
         self.service = PaymentService(
             unit_of_work=self.ctx.unit_of_work,
             gateway=self.ctx.gateway,
@@ -95,6 +99,13 @@ class World:
     def routing_keys(self) -> list[str]:
         return [event.routing_key for event in self.store.outbox_events.values()]
 
+    def timed(self, kind: str, outcome: str) -> tuple[float, float]:
+        """(how many, total seconds) of processing times observed for ``kind`` and ``outcome``."""
+        labels = {"kind": kind, "outcome": outcome}
+        count = self.registry.get_sample_value("payments_webhook_processing_seconds_count", labels)
+        total = self.registry.get_sample_value("payments_webhook_processing_seconds_sum", labels)
+        return count or 0.0, total or 0.0
+
 
 async def test_a_success_webhook_confirmed_by_the_gateway_pays_the_payment():
     world = World()
@@ -109,6 +120,8 @@ async def test_a_success_webhook_confirmed_by_the_gateway_pays_the_payment():
     assert log.payload["type"] == "PAYMENT_SUCCESS_WEBHOOK"
     assert "webhook.cashfree.processing" in world.routing_keys()
     assert world.routing_keys().count("payment.success") == 1
+    # Received at NOW, finished at NOW on the fixed clock: timed once, in zero seconds.
+    assert world.timed("payment", "success") == (1, 0.0)
 
 
 async def test_a_success_webhook_the_gateway_does_not_confirm_changes_nothing():
@@ -132,6 +145,7 @@ async def test_a_redelivered_webhook_is_applied_once():
     assert len(world.logs()) == 1
     assert world.routing_keys().count("webhook.cashfree.processing") == 1
     assert world.routing_keys().count("payment.success") == 1
+    assert world.timed("payment", "success")[0] == 1, "the redelivery was timed again"
 
 
 async def test_an_old_failure_arriving_after_the_success_never_moves_the_payment_back():
@@ -157,6 +171,7 @@ async def test_a_webhook_for_an_order_we_do_not_know_is_logged_as_failed_and_ack
     assert (log.status, log.failure_reason) == (WebhookStatus.FAILED, "no payment has this order id")
     assert publisher.published == []
     assert {"webhook.cashfree.failed", "analytics.webhook.failure"} <= set(world.routing_keys())
+    assert world.timed("payment", "failed")[0] == 1
 
 
 async def test_an_unknown_payload_version_is_parked_in_the_dead_letter_queue():
@@ -199,6 +214,7 @@ async def test_settlement_and_unknown_events_are_recorded_and_acknowledged():
 
     assert [log.status for log in world.logs()] == [WebhookStatus.SUCCESS, WebhookStatus.SUCCESS]
     assert publisher.published == []
+    assert (world.timed("settlement", "success")[0], world.timed("unknown", "success")[0]) == (1, 1)
 
 
 def test_the_webhook_agent_consumes_the_received_queue():

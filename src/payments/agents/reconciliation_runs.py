@@ -58,3 +58,5 @@ async def reconcile_recent_days(ctx: AgentContext) -> None:
         logger.info("scheduled reconciliation of [%s, %s) skipped: a run is in progress", start, end)
         return
     logger.info("scheduled reconciliation %s: %s", run.run_id, dict(run.counts))
+    for kind, found in run.counts.items():
+        ctx.metrics.reconciliation_mismatches.labels(kind).inc(found)

@@ -15,7 +15,7 @@ message goes to the DLQ) ``webhook.cashfree.deadletter``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from payments.agents.payments import payment_service
@@ -52,6 +52,7 @@ class Outcome:
     reason: str | None = None
     order_id: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    kind: NotificationKind = NotificationKind.UNKNOWN
 
 
 @webhooks.agent(topology.WEBHOOKS_RECEIVED, value_type=ReceivedWebhook, concurrency=8)
@@ -67,6 +68,7 @@ async def process_webhooks(stream: Stream[ReceivedWebhook], ctx: AgentContext) -
             await _record_failure(ctx, log, error, event)
             raise
         await _finish(ctx, log, outcome)
+        _observe_processing(ctx, event.value, outcome)
 
 
 def _actor(event: Event[ReceivedWebhook]) -> Actor:
@@ -97,14 +99,16 @@ async def _apply(ctx: AgentContext, received: ReceivedWebhook, actor: Actor) -> 
     notification = ctx.webhooks.read(received.body, received.headers)
     payload = dict(notification.raw)
     if notification.kind is NotificationKind.PAYMENT:
-        return await _apply_payment(ctx, notification, actor, payload)
-    if notification.kind is NotificationKind.REFUND:
-        return await _apply_refund(ctx, notification, actor, payload)
-    if notification.kind is NotificationKind.UNKNOWN:
-        logger.info("acknowledged a webhook of a type we do not handle: %s", notification.event_type)
-    # Settlement and dispute events are kept in the log; the reconciliation agent gets its own copy of
-    # every webhook (queue reconciliation.settlements) and settles payments from SETTLEMENT_SUCCESS.
-    return Outcome(WebhookStatus.SUCCESS, order_id=notification.order_id, payload=payload)
+        outcome = await _apply_payment(ctx, notification, actor, payload)
+    elif notification.kind is NotificationKind.REFUND:
+        outcome = await _apply_refund(ctx, notification, actor, payload)
+    else:
+        if notification.kind is NotificationKind.UNKNOWN:
+            logger.info("acknowledged a webhook of a type we do not handle: %s", notification.event_type)
+        # Settlement and dispute events are kept in the log; the reconciliation agent gets its own copy
+        # of every webhook (queue reconciliation.settlements) and settles payments from SETTLEMENT_SUCCESS.
+        outcome = Outcome(WebhookStatus.SUCCESS, order_id=notification.order_id, payload=payload)
+    return replace(outcome, kind=notification.kind)
 
 
 async def _apply_payment(
@@ -148,6 +152,14 @@ async def _finish(ctx: AgentContext, log: WebhookLog, outcome: Outcome) -> None:
         )
         if done.status is WebhookStatus.FAILED:
             await _announce_failure(uow, done, now=now, reason=outcome.reason, dead_lettered=False)
+
+
+def _observe_processing(ctx: AgentContext, received: ReceivedWebhook, outcome: Outcome) -> None:
+    """Receipt at ingest to processing finished; a redelivery of a finished webhook is not timed."""
+    elapsed = (ctx.clock.now() - received.received_at).total_seconds()
+    ctx.metrics.webhook_processing.labels(outcome.kind.value.lower(), outcome.status.value.lower()).observe(
+        max(0.0, elapsed)
+    )
 
 
 async def _record_failure(

@@ -53,11 +53,14 @@ class AgentSpec(Generic[T]):
 
 @dataclass(frozen=True)
 class TimerSpec:
-    """A job run every ``seconds``; each slot runs once across the fleet."""
+    """A job run every ``seconds``; each slot runs once across the fleet, or on every worker."""
 
     name: str
     seconds: float
     function: ScheduledFunction
+    #: Run each slot in every worker process (no lease): for jobs that refresh a process's own state,
+    #: such as the gauges its ``/metrics`` reports.
+    every_worker: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,17 @@ class Blueprint:
 
         return register
 
-    def timer(self, *, seconds: float) -> Callable[[ScheduledFunction], ScheduledFunction]:
-        """Register a job that runs every ``seconds`` (slots aligned to the epoch, once per slot)."""
+    def timer(
+        self, *, seconds: float, every_worker: bool = False
+    ) -> Callable[[ScheduledFunction], ScheduledFunction]:
+        """Register a job that runs every ``seconds`` (slots aligned to the epoch), once per slot across
+        the fleet, or in each worker with ``every_worker=True``."""
         if seconds <= 0:
             raise ValueError("a timer interval must be positive")
 
         def register(function: ScheduledFunction) -> ScheduledFunction:
-            self.timers.append(TimerSpec(f"{self.name}.{function.__name__}", seconds, function))
+            name = f"{self.name}.{function.__name__}"
+            self.timers.append(TimerSpec(name, seconds, function, every_worker=every_worker))
             return function
 
         return register

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -30,6 +30,7 @@ from payments.agents.alerts import alerts as alerts_flow
 from payments.agents.email import emails as email_flow
 from payments.agents.fraud import fraud as fraud_flow
 from payments.agents.invoices import invoices as invoices_flow
+from payments.agents.monitoring import monitoring as monitoring_flow
 from payments.agents.payments import payment_service
 from payments.agents.payments import payments as payments_flow
 from payments.agents.reconciliation import reconciliation as reconciliation_flow
@@ -102,6 +103,7 @@ from payments.web.access_log import AccessLogger
 from payments.web.admin import ReprocessWebhook, admin_routes
 from payments.web.admin_alerts import admin_alert_routes
 from payments.web.admin_reconciliation import admin_reconciliation_routes
+from payments.web.alertmanager import IntakeOptions, alertmanager_routes
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
 from payments.web.payments import payment_routes
@@ -128,6 +130,8 @@ def _secret_values(settings: Settings) -> Iterable[str]:
     yield settings.security.payment_encryption_key.get_secret_value()
     if settings.cashfree.webhook_secret is not None:
         yield settings.cashfree.webhook_secret.get_secret_value()
+    if settings.security.alertmanager_token is not None:
+        yield settings.security.alertmanager_token.get_secret_value()
     # For URLs only the password is masked (register_secret keeps the rest readable).
     yield settings.smtp.url.get_secret_value()
     yield settings.postgres.url.get_secret_value()
@@ -147,6 +151,7 @@ def blueprints() -> tuple[Blueprint, ...]:
         email_flow,
         reconciliation_flow,
         reconciliation_runs_flow,
+        monitoring_flow,
     )
 
 
@@ -216,7 +221,7 @@ async def open_resources(settings: Settings, *, process: str) -> AsyncIterator[R
 
 
 def cashfree_client(settings: Settings) -> CashfreeClient:
-    """The Cashfree client (the local sandbox by default); requests carry our request id."""
+    """The Cashfree client (the local sandbox by default); requests carry our trace id."""
     cashfree = settings.cashfree
     return CashfreeClient(
         base_url=cashfree.base_url,
@@ -225,13 +230,15 @@ def cashfree_client(settings: Settings) -> CashfreeClient:
         api_version=cashfree.api_version,
         timeout_seconds=cashfree.timeout_seconds,
         max_retries=cashfree.max_retries,
-        request_id=_current_request_id,
+        request_id=_current_trace_id,
     )
 
 
-def _current_request_id() -> str:
+def _current_trace_id() -> str:
+    """Cashfree's ``x-request-id`` is our trace id: the one id that finds a call in every log line of
+    the request, webhook or agent that made it."""
     trace = current_trace()
-    return trace.request_id if trace is not None else TraceContext.new().request_id
+    return trace.trace_id if trace is not None else TraceContext.new().trace_id
 
 
 def personal_data_cipher(settings: Settings) -> PiiCipher:
@@ -401,7 +408,19 @@ def web_app(resources: Resources) -> web.Application:
     reconciliation_api = admin_reconciliation_routes(
         service=reconciliation_service(context), unit_of_work=context.unit_of_work, clock=context.clock
     )
-    setups = [payments_api, refunds_api, webhooks_api, admin_api, alerts_api, reconciliation_api]
+    alertmanager_api = alertmanager_routes(
+        unit_of_work=context.unit_of_work,
+        options=IntakeOptions(cooldown=timedelta(seconds=settings.alerts.cooldown_seconds)),
+    )
+    setups = [
+        payments_api,
+        refunds_api,
+        webhooks_api,
+        admin_api,
+        alerts_api,
+        reconciliation_api,
+        alertmanager_api,
+    ]
     app = create_app(deps, extra_setups=setups)
 
     async def alert_feed_running(app: web.Application) -> AsyncIterator[None]:

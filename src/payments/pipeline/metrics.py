@@ -32,6 +32,17 @@ class Metrics:
     webhooks_received: Counter
     webhook_ingest_duration: Histogram
     email_delivery_failures: Counter
+    payments: Counter
+    refunds_requested: Counter
+    fraud_verdicts: Counter
+    fraud_signals: Counter
+    webhook_processing: Histogram
+    queue_messages: Gauge
+    queue_consumers: Gauge
+    reconciliation_mismatches: Counter
+    reconciliation_open_items: Gauge
+    agent_lag: Histogram
+    alertmanager_notifications: Counter
 
 
 def create(registry: CollectorRegistry) -> Metrics:
@@ -76,8 +87,8 @@ def create(registry: CollectorRegistry) -> Metrics:
         ),
         scheduled_runs=Counter(
             "payments_scheduled_runs_total",
-            "Timer and crontab runs, by job and outcome (ok, failed).",
-            ["job", "outcome"],
+            "Timer and crontab runs, by task (blueprint.function) and outcome (ok, failed, skipped).",
+            ["task", "outcome"],
             registry=registry,
         ),
         outbox_published=Counter(
@@ -129,6 +140,78 @@ def create(registry: CollectorRegistry) -> Metrics:
             "Sends the mail server did not take, by email kind and reason (transient: it may take the"
             " email later; refused: never).",
             ["kind", "reason"],
+            registry=registry,
+        ),
+        payments=Counter(
+            "payments_payments_total",
+            "Payments by lifecycle event (created, success, failed) and payment method (unknown until"
+            " paid); success and failure rates are ratios of these in PromQL.",
+            ["status", "method"],
+            registry=registry,
+        ),
+        refunds_requested=Counter(
+            "payments_refunds_requested_total",
+            "Refunds requested (their outcomes count in payments_refund_latency_seconds).",
+            registry=registry,
+        ),
+        fraud_verdicts=Counter(
+            "payments_fraud_verdicts_total",
+            "Payments fraud screening judged, by verdict (allow, review, block).",
+            ["verdict"],
+            registry=registry,
+        ),
+        fraud_signals=Counter(
+            "payments_fraud_signals_total",
+            "Fraud rules that fired on a payment, by rule name (the FRAUD_RULES set).",
+            ["rule"],
+            registry=registry,
+        ),
+        webhook_processing=Histogram(
+            "payments_webhook_processing_seconds",
+            "From a webhook's receipt at ingest to its processing finished, by notification kind"
+            " (payment, refund, settlement, dispute, unknown) and outcome (success, failed).",
+            ["kind", "outcome"],
+            # Through the queue and the gateway check: milliseconds normally, minutes on retries.
+            buckets=(*LATENCY_BUCKETS, 60.0, 300.0, 900.0, 3600.0),
+            registry=registry,
+        ),
+        queue_messages=Gauge(
+            "payments_queue_messages",
+            "Messages ready in a queue (work queues and their .dlq), as the broker last reported.",
+            ["queue"],
+            registry=registry,
+        ),
+        queue_consumers=Gauge(
+            "payments_queue_consumers",
+            "Consumers attached to a queue, as the broker last reported.",
+            ["queue"],
+            registry=registry,
+        ),
+        reconciliation_mismatches=Counter(
+            "payments_reconciliation_mismatches_total",
+            "Mismatches the nightly reconciliation runs reported, by kind (an item still open is"
+            " reported, and counted, again by each run that finds it).",
+            ["kind"],
+            registry=registry,
+        ),
+        reconciliation_open_items=Gauge(
+            "payments_reconciliation_open_items",
+            "Reconciliation items still open (unresolved), by kind, as the database last reported.",
+            ["kind"],
+            registry=registry,
+        ),
+        agent_lag=Histogram(
+            "payments_agent_lag_seconds",
+            "From a message's publication to its hand-out to an agent (first deliveries only).",
+            ["agent"],
+            buckets=(*LATENCY_BUCKETS, 60.0, 300.0, 900.0, 3600.0),
+            registry=registry,
+        ),
+        alertmanager_notifications=Counter(
+            "payments_alertmanager_notifications_total",
+            "Alerts received from Alertmanager, by status (firing, resolved) and what became of them"
+            " (raised, cooled_down, recorded).",
+            ["status", "outcome"],
             registry=registry,
         ),
     )

@@ -138,6 +138,7 @@ class OutboxRelay:
                 # An outage is expected and logged briefly; anything else is a bug worth a traceback.
                 expected = isinstance(error, DependencyUnavailable)
                 logger.warning("outbox relay paused for %.1fs: %s", backoff, error, exc_info=not expected)
+                await self._refresh_backlog_if_possible()
                 await _wait(stop, backoff)
 
     async def _relay_until_stopped(self, wake: asyncio.Event, stop: asyncio.Event) -> None:
@@ -153,6 +154,14 @@ class OutboxRelay:
         backlog = await self._store.backlog()
         self._metrics.outbox_backlog.set(backlog.count)
         self._metrics.outbox_oldest_age.set(backlog.oldest_age_seconds)
+
+    async def _refresh_backlog_if_possible(self) -> None:
+        """While the broker refuses, the backlog grows and ages: report it whenever the database answers,
+        so the gauges (and the alert on the oldest event's age) show the outage instead of freezing."""
+        try:
+            await self._refresh_backlog()
+        except Exception as error:
+            logger.debug("outbox backlog not refreshed: %s", error)
 
     async def _prune_if_due(self) -> None:
         now = asyncio.get_running_loop().time()

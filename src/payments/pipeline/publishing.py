@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from payments.pipeline.tracing import current_trace
 
 HeaderValue = str | int | float | bool | None
+
+#: Header with the wall-clock time (Unix seconds, fractional) a message was first published. The AMQP
+#: ``timestamp`` property holds whole seconds of event time; this one times the wait in the broker.
+PUBLISHED_AT_HEADER: Final = "x-published-at"
 
 
 class Publisher(Protocol):
@@ -33,10 +38,11 @@ class Publisher(Protocol):
 
 
 class TracedPublisher:
-    """Adds the current trace's ids to every message that does not carry its own.
+    """Adds the current trace's ids, and the time of publication, to every message lacking them.
 
-    Messages published from a request or an agent then continue that trace in their consumer. A
-    message that already has trace headers (a retried message keeps its original trace) is left as is.
+    Messages published from a request or an agent then continue that trace in their consumer, and the
+    consumer can tell how long each waited (``payments_agent_lag_seconds``). A message that already has
+    these headers (a retried message keeps its original trace and first publication) is left as is.
     """
 
     def __init__(self, inner: Publisher) -> None:
@@ -60,6 +66,7 @@ class TracedPublisher:
         if trace is not None:
             for name, value in trace.to_message_headers().items():
                 merged.setdefault(name, value)
+        merged.setdefault(PUBLISHED_AT_HEADER, time.time())
         await self._inner.publish(
             exchange=exchange,
             routing_key=routing_key,

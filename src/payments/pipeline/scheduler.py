@@ -1,5 +1,7 @@
 """Timers and crontabs: every worker schedules every job; a Redis lease lets one of them run each firing.
 
+(A timer registered with ``every_worker=True`` takes no lease: each worker runs each of its slots.)
+
 Firings are numbered by wall-clock slot (a timer's slot is ``floor(t / interval)``, a crontab's is the
 firing's epoch second), so every worker computes the same slot and the lease key
 ``lease:schedule:{job}:{slot}`` is won by exactly one. The lease simply expires; nobody releases it,
@@ -58,7 +60,12 @@ class Scheduler:
             slot = int(self._now() // spec.seconds) + 1
             if await self._sleep_until(slot * spec.seconds):
                 return
-            await self._fire(spec.name, spec.function, slot, ttl=max(_MIN_LEASE_SECONDS, spec.seconds * 2))
+            if spec.every_worker:
+                await self._run(spec.name, spec.function, slot)
+            else:
+                await self._fire(
+                    spec.name, spec.function, slot, ttl=max(_MIN_LEASE_SECONDS, spec.seconds * 2)
+                )
 
     async def run_crontab(self, spec: CrontabSpec) -> None:
         while not self._stop.is_set():
@@ -87,8 +94,10 @@ class Scheduler:
             logger.warning("scheduled job %s skipped slot %d: lease unavailable (%s)", job, slot, error)
             self._metrics.scheduled_runs.labels(job, "skipped").inc()
             return
-        if not won:
-            return
+        if won:
+            await self._run(job, function, slot)
+
+    async def _run(self, job: str, function: ScheduledFunction, slot: int) -> None:
         with use_trace(TraceContext.new()):
             try:
                 await function(self._context)

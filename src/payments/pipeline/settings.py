@@ -191,10 +191,14 @@ class SecuritySettings(_Section):
         base64.b64encode(b"insecure-development-aes-key-32b").decode()
     )
 
-    @field_validator("jwt_secret")
+    #: The bearer token Alertmanager sends to ``POST /api/v1/admin/alerts/alertmanager``; unset, the
+    #: intake refuses every call.
+    alertmanager_token: SecretStr | None = None
+
+    @field_validator("jwt_secret", "alertmanager_token")
     @classmethod
-    def _jwt_secret_is_long(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 32:
+    def _secret_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
         return value
 
@@ -391,6 +395,7 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "JWT_AUDIENCE": ("security", "jwt_audience"),
     "JWT_TTL_SECONDS": ("security", "jwt_ttl_seconds"),
     "PAYMENT_ENCRYPTION_KEY": ("security", "payment_encryption_key"),
+    "ALERTMANAGER_TOKEN": ("security", "alertmanager_token"),
     "SMTP_URL": ("smtp", "url"),
     "SMTP_TIMEOUT_SECONDS": ("email", "smtp_timeout_seconds"),
     "EMAIL_FROM": ("email", "sender"),
@@ -434,6 +439,7 @@ SECRET_VARIABLES: Final[frozenset[str]] = frozenset(
         "CASHFREE_WEBHOOK_SECRET",
         "JWT_SECRET",
         "PAYMENT_ENCRYPTION_KEY",
+        "ALERTMANAGER_TOKEN",
         "SMTP_URL",
     }
 )

@@ -10,6 +10,9 @@ validate never reaches the agent: it goes to the dead-letter queue at once.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +22,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from payments.domain.errors import InvalidPayload, Reject
 from payments.pipeline.metrics import Metrics
+from payments.pipeline.publishing import PUBLISHED_AT_HEADER
 from payments.pipeline.tracing import TraceContext, activate_trace
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -143,6 +149,8 @@ class Stream(Generic[T]):
             self._metrics.agent_in_flight.labels(self._agent).inc()
             # The agent's task now runs under this message's trace: its logs and outbox events carry it.
             activate_trace(event.trace)
+            self._observe_lag(event)
+            logger.debug("%s took %s %s", self._agent, event.routing_key, event.event_id)
             return event
 
     async def finish_current(self) -> None:
@@ -155,6 +163,14 @@ class Stream(Generic[T]):
         self._metrics.agent_messages.labels(self._agent, "ok").inc()
         elapsed = asyncio.get_running_loop().time() - started_at
         self._metrics.agent_duration.labels(self._agent).observe(elapsed)
+        logger.debug("%s finished %s in %.3f s", self._agent, message.message_id, elapsed)
+
+    def _observe_lag(self, event: Event[T]) -> None:
+        """Time from first publication to now; a retried message's wait in its tier is not lag."""
+        published_at = _published_at(event.headers)
+        if event.failures == 0 and published_at is not None:
+            lag = max(0.0, time.time() - published_at)
+            self._metrics.agent_lag.labels(self._agent).observe(lag)
 
     def _decode(self, message: InboundMessage) -> Event[T]:
         if not message.message_id:
@@ -183,6 +199,13 @@ class Stream(Generic[T]):
                 for item in error.errors(include_input=False, include_url=False)[:5]
             )
             raise InvalidPayload(f"message does not validate: {problems}", reason="invalid_payload") from None
+
+
+def _published_at(headers: Mapping[str, Any]) -> float | None:
+    value = headers.get(PUBLISHED_AT_HEADER)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def failures_so_far(headers: Mapping[str, Any]) -> int:

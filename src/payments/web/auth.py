@@ -5,7 +5,8 @@ A token is a JWT signed with ``JWT_SECRET`` under HS256 (pinned: a token naming 
 user id) and ``role`` (``user`` or ``admin``). ``payments token`` mints one with ``mint_token``.
 
 We check tokens in a middleware rather than a route decorator: every route under ``/api/v1/`` needs a
-token except Cashfree's webhooks under ``/api/v1/webhooks/`` (they are authenticated by signature), so
+token except Cashfree's webhooks under ``/api/v1/webhooks/`` (they are authenticated by signature) and
+Alertmanager's intake (``web/alertmanager.py``: a token of its own), so
 a route added later is protected without anyone remembering to decorate it. Handlers read the caller
 with ``principal_of(request)``; admin routes call ``require_admin(request)``. Error messages never
 repeat the token or anything decoded from it.
@@ -33,8 +34,12 @@ ALGORITHM: Final = "HS256"
 LEEWAY_SECONDS: Final = 30
 #: Routes under this prefix need a bearer token ...
 API_PREFIX: Final = "/api/v1/"
-#: ... except these, which authenticate by other means (Cashfree's webhook signature).
+#: ... except these, which authenticate by other means (Cashfree's webhook signature) ...
 UNAUTHENTICATED_PREFIXES: Final = ("/api/v1/webhooks/",)
+#: Alertmanager's intake (``web/alertmanager.py``), which checks a bearer token of its own ...
+ALERTMANAGER_PATH: Final = "/api/v1/admin/alerts/alertmanager"
+#: ... is the one exact route besides those prefixes that needs no JWT.
+UNAUTHENTICATED_ROUTES: Final = frozenset({ALERTMANAGER_PATH})
 #: User ids end up in payment ids, Redis keys and logs: short, and made of characters safe in all three.
 USER_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:@+-]{1,128}")
 #: No legitimate token of ours comes near this; anything longer is refused before any decoding.
@@ -130,7 +135,7 @@ def needs_token(request: web.Request) -> bool:
     # The matched route's template decides where there is one, so no spelling of a path can slip a
     # protected route under the webhook prefix.
     template = resource.canonical if resource is not None else request.path
-    if template.startswith(UNAUTHENTICATED_PREFIXES):
+    if template.startswith(UNAUTHENTICATED_PREFIXES) or template in UNAUTHENTICATED_ROUTES:
         return False
     return template.startswith(API_PREFIX) or request.path.startswith(API_PREFIX)
 

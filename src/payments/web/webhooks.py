@@ -243,6 +243,8 @@ async def _queue(request: web.Request, message: ReceivedWebhook) -> _Answer:
         await _release(dedup, key)
         raise
     await _confirm(dedup, key)
+    # DEBUG: one line per webhook is the start of its trace when following one; too many to keep at INFO.
+    _log.debug("webhook %s queued", message.event_type, extra={"dedupKey": key})
     return _Answer(IngestOutcome.ACCEPTED, _status(IngestOutcome.ACCEPTED))
 
 

@@ -107,6 +107,14 @@ WHERE resolution = 'open' AND NOT (key = ANY($5::text[]))
   AND ((range_start >= $2 AND range_end <= $3) OR (payment_id = ANY($6::text[]) AND kind = ANY($7::text[])))
 """
 #: A run's report: what it found (as it found it), then what it resolved without finding.
+#: Open items per kind (the partial index of open keys bounds the scan to open rows).
+COUNT_OPEN_ITEMS: Final = """
+SELECT kind, count(*)::int AS open
+  FROM reconciliation_items
+ WHERE resolution = 'open'
+ GROUP BY kind
+"""
+
 SELECT_RUN_ITEMS: Final = """
 SELECT i.item_id, r.run_id AS last_run_id, i.first_run_id, i.kind, i.key, i.payment_id,
        r.ours::text AS ours, r.theirs::text AS theirs, r.difference::text AS difference,
@@ -293,6 +301,12 @@ class PgReconciliationRepository:
 
     async def items(self, run_id: str) -> list[StoredItem]:
         return [_item(row) for row in await self._connection.fetch(SELECT_RUN_ITEMS, run_id)]
+
+    async def open_counts(self) -> Mapping[MismatchKind, int]:
+        counts = dict.fromkeys(MismatchKind, 0)
+        for row in await self._connection.fetch(COUNT_OPEN_ITEMS):
+            counts[MismatchKind(row["kind"])] = row["open"]
+        return counts
 
     async def our_records(
         self,

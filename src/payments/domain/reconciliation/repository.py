@@ -9,6 +9,7 @@ from typing import Protocol
 from payments.domain.gateway import GatewaySettlement
 from payments.domain.reconciliation.model import (
     Finding,
+    MismatchKind,
     OurRecords,
     OurSettlement,
     ReconciliationRun,
@@ -78,6 +79,10 @@ class ReconciliationRepository(Protocol):
     async def items(self, run_id: str) -> list[StoredItem]:
         """The run's report: the items it found (with the finding as it found it) and those it
         resolved, sorted by kind and key."""
+        ...
+
+    async def open_counts(self) -> Mapping[MismatchKind, int]:
+        """How many items are open now, for every kind (0 for a kind with none)."""
         ...
 
     async def our_records(
