@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install services browser observability demo test lint format unit integration clean
+.PHONY: install services browser observability demo test lint audit format unit integration clean
 
 install: $(INSTALLED)
 
@@ -34,6 +34,12 @@ lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+	$(BIN)/bandit --quiet --recursive src --severity-level high
+	@scripts/scan-secrets.sh
+
+# Known vulnerabilities in the installed dependencies (needs PyPI's vulnerability API; CI runs it).
+audit: install
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 format: install
 	$(BIN)/ruff format src tests

@@ -16,14 +16,14 @@ NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 BODY = b'{"type":"PAYMENT_SUCCESS_WEBHOOK","data":{"payment":{"payment_amount":2.00}}}'
 
 
-def delivery(key: str | None = None) -> ReceivedWebhook:
+def delivery(key: str | None = None, *, body: bytes = BODY) -> ReceivedWebhook:
     return ReceivedWebhook(
         provider="cashfree",
         dedup_key=key or f"cashfree:idem:{uuid.uuid4().hex}",
         event_type="PAYMENT_SUCCESS_WEBHOOK",
         version="2025-01-01",
-        body_b64=base64.b64encode(BODY).decode(),
-        body_hash=body_hash(BODY),
+        body_b64=base64.b64encode(body).decode(),
+        body_hash=body_hash(body),
         headers={"x-webhook-signature": "sig", "x-webhook-timestamp": "1764151200000"},
         received_at=NOW,
     )

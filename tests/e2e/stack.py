@@ -26,6 +26,8 @@ from payments.web.auth import mint_token
 
 APP_ID = "e2e-app"
 SECRET = "e2e-cashfree-secret-0123456789"
+#: Every bearer token the e2e stacks minted: none may ever reach a log line.
+ISSUED_TOKENS: set[str] = set()
 
 
 @dataclass
@@ -40,7 +42,9 @@ class Stack:
     mail: SmtpSink
 
     def token(self, user_id: str, *, admin: bool = False) -> str:
-        return mint_token(self.settings.security, user_id=user_id, admin=admin, now=datetime.now(UTC))
+        token = mint_token(self.settings.security, user_id=user_id, admin=admin, now=datetime.now(UTC))
+        ISSUED_TOKENS.add(token)
+        return token
 
     def headers(self, user_id: str, *, key: str | None = None, admin: bool = False) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.token(user_id, admin=admin)}"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,8 @@ TOKEN: Final = "alertmanager-e2e-token-0123456789abcdef"
 ADMIN: Final = "oncall@commdesk.example"
 #: A critical alert waits for group_wait (10 s) before it is sent; the rest is the stack's own work.
 DELIVERY_DEADLINE_SECONDS: Final = 60.0
-STORED_ALERTS: Final = "SELECT kind, subject, severity, source FROM alerts WHERE source = 'alertmanager'"
+#: The run's database is shared: this test's alert is the one about its own queue label.
+STORED_ALERTS: Final = "SELECT kind, subject, severity, source FROM alerts WHERE subject = $1"
 
 
 @pytest.fixture
@@ -90,12 +92,13 @@ async def test_alertmanager_delivers_a_firing_alert_that_is_stored_and_mailed(
     token_file = tmp_path / "alertmanager_token"
     token_file.write_text(TOKEN + "\n")  # as a secret file is usually written: the newline is trimmed
     web_url = str(stack.api.make_url("")).rstrip("/")
+    queue = f"payments.commands.dlq.{uuid.uuid4().hex[:8]}"
     alert = {
         "labels": {
             "alertname": "PaymentsDeadLetterGrowth",
             "severity": "critical",
             "team": "payments",
-            "queue": "payments.commands.dlq",
+            "queue": queue,
         },
         "annotations": {
             "summary": "Messages are reaching payments.commands.dlq",
@@ -123,7 +126,7 @@ async def test_alertmanager_delivers_a_firing_alert_that_is_stored_and_mailed(
         )
 
     assert [tuple(row) for row in rows] == [
-        ("PaymentsDeadLetterGrowth", "queue=payments.commands.dlq", "critical", "alertmanager")
+        ("PaymentsDeadLetterGrowth", f"queue={queue}", "critical", "alertmanager")
     ]
     [mail] = await stack.mail.wait_for_messages(1, within=30)
     assert ADMIN in str(mail["To"])

@@ -23,6 +23,7 @@ from payments.domain.reconciliation.service import (
     ReconciliationService,
     RunInProgress,
     failure_text,
+    parse_bound,
     scheduled_range,
 )
 from tests.fakes.gateway import FixedClock, InMemoryGateway, InMemoryPaymentLocks
@@ -318,3 +319,17 @@ async def test_a_late_settlement_explains_the_missing_item_in_a_later_nights_run
     items = {(item.finding.kind.value, item.resolution) for item in await world.items(later.run_id)}
     assert items == {("delayed_settlement", Resolution.OPEN), ("missing_settlement", Resolution.RESOLVED)}
     assert missing.finding.payment_id == payment_id
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0001-01-01", "0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00", "yesterday", "2026-13-01"],
+)
+def test_a_bound_that_is_no_time_in_utc_years_1_to_9999_is_refused(text):
+    with pytest.raises(RangeInvalid):
+        parse_bound(text)
+
+
+def test_a_date_bound_is_midnight_in_india_and_a_time_without_offset_is_utc():
+    assert parse_bound("2026-11-25") == datetime(2026, 11, 25, tzinfo=IST)
+    assert parse_bound("2026-11-25T06:30") == datetime(2026, 11, 25, 6, 30, tzinfo=UTC)

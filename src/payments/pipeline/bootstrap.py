@@ -9,7 +9,6 @@ closes them in reverse order.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import signal
 import socket
@@ -51,6 +50,7 @@ from payments.bridges.postgres.migrate import ensure_database, migrate
 from payments.bridges.postgres.outbox import PgOutboxRelayStore
 from payments.bridges.postgres.pii import PiiCipher
 from payments.bridges.postgres.pool import check_database, open_pool
+from payments.bridges.postgres.reencrypt import Reencrypted, reencrypt
 from payments.bridges.postgres.unit_of_work import pg_unit_of_work
 from payments.bridges.rabbitmq.alert_feed import RabbitAlertFeed
 from payments.bridges.rabbitmq.connection import open_connection
@@ -66,6 +66,7 @@ from payments.bridges.redis.client import check_redis, open_redis
 from payments.bridges.redis.idempotency import RedisIdempotencyStore
 from payments.bridges.redis.lease import RedisLease
 from payments.bridges.redis.locks import RedisPaymentLocks
+from payments.bridges.redis.rate_limits import redis_rate_limiter
 from payments.bridges.redis.tables import RedisWindowStore
 from payments.bridges.redis.webhook_dedup import RedisWebhookDedup
 from payments.bridges.smtp.sender import SmtpSender
@@ -106,7 +107,9 @@ from payments.web.admin_reconciliation import admin_reconciliation_routes
 from payments.web.alertmanager import IntakeOptions, alertmanager_routes
 from payments.web.app import WebDependencies, create_app
 from payments.web.health import HealthProbes
+from payments.web.openapi import setup_openapi
 from payments.web.payments import payment_routes
+from payments.web.rate_limits import configured_limits, setup_rate_limits
 from payments.web.refunds import refund_routes
 from payments.web.webhooks import WebhookIngestConfig, webhook_routes
 
@@ -130,6 +133,8 @@ def _secret_values(settings: Settings) -> Iterable[str]:
     yield settings.security.payment_encryption_key.get_secret_value()
     if settings.cashfree.webhook_secret is not None:
         yield settings.cashfree.webhook_secret.get_secret_value()
+    if settings.security.payment_encryption_previous_keys is not None:
+        yield from settings.security.payment_encryption_previous_keys.get_secret_value().split(",")
     if settings.security.alertmanager_token is not None:
         yield settings.security.alertmanager_token.get_secret_value()
     # For URLs only the password is masked (register_secret keeps the rest readable).
@@ -242,7 +247,9 @@ def _current_trace_id() -> str:
 
 
 def personal_data_cipher(settings: Settings) -> PiiCipher:
-    return PiiCipher(base64.b64decode(settings.security.payment_encryption_key.get_secret_value()))
+    """Seals under ``PAYMENT_ENCRYPTION_KEY``; also opens rows sealed under the previous keys."""
+    current, previous = settings.security.encryption_keys()
+    return PiiCipher(current, previous_keys=previous)
 
 
 def unit_of_work_factory(resources: Resources) -> UnitOfWorkFactory:
@@ -420,7 +427,11 @@ def web_app(resources: Resources) -> web.Application:
         alerts_api,
         reconciliation_api,
         alertmanager_api,
+        setup_openapi,
     ]
+    if settings.rate_limits.enabled:
+        limiter = redis_rate_limiter(resources.redis, configured_limits(settings.rate_limits))
+        setups.append(setup_rate_limits(limiter))
     app = create_app(deps, extra_setups=setups)
 
     async def alert_feed_running(app: web.Application) -> AsyncIterator[None]:
@@ -490,6 +501,17 @@ async def run_migrate(settings: Settings, *, create_database: bool) -> list[str]
     if create_database and await ensure_database(dsn):
         logger.info("created the database")
     return await migrate(dsn)
+
+
+async def run_reencrypt(settings: Settings, *, batch_size: int) -> Reencrypted:
+    """``payments reencrypt``: seal personal data under the current key (after a key rotation)."""
+    async with open_pool(
+        settings.postgres.url.get_secret_value(),
+        min_size=1,
+        max_size=1,
+        command_timeout=settings.postgres.command_timeout_seconds,
+    ) as pool:
+        return await reencrypt(pool, personal_data_cipher(settings), batch_size=batch_size)
 
 
 async def run_audit_verify(settings: Settings) -> ChainVerification:

@@ -41,7 +41,14 @@ _START_DEADLINE_SECONDS = 60.0
 _HEALTH_ROUTES = ("/health", "/health/database", "/health/redis", "/health/queues")
 #: The web process trusts the demo (on this host) to name clients' addresses, as a proxy would; on
 #: either loopback, since a ``WEB_HOST`` of ``localhost`` may be reached over IPv6.
-_WEB_ENVIRONMENT: Final[Mapping[str, str]] = {"TRUSTED_PROXIES": "127.0.0.1/32,::1/128"}
+_WEB_ENVIRONMENT: Final[Mapping[str, str]] = {
+    "TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
+    # Rate limits stay on, at ten times the defaults: the demo's polls (ten a second, for up to half
+    # a minute) and one customer's scripted day could otherwise meet a real client's limits.
+    "RATE_LIMIT_PER_IP": "6000/minute",
+    "RATE_LIMIT_PER_USER": "3000/minute",
+    "RATE_LIMIT_WRITES": "300/minute",
+}
 
 
 async def run_demo(settings: Settings, *, serve: bool, environ: Mapping[str, str]) -> int:

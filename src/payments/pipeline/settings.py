@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
+import limits
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from payments.bridges.smtp.url import SmtpUrl
@@ -29,6 +30,8 @@ from payments.domain.fraud.rules import DEFAULT_RULES, FraudRules
 
 #: An email address as we accept it in configuration (one @, no spaces).
 _EMAIL: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: A browser origin: scheme, host and an optional port; nothing else (CORS compares them exactly).
+_ORIGIN: Final = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
 def _split_list(value: object) -> object:
@@ -77,11 +80,21 @@ class WebSettings(_Section):
     command_reply_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
     #: Proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; empty believes no one.
     trusted_proxies: tuple[str, ...] = ()
+    #: Browser origins (``https://app.example.com``) allowed to call the API cross-origin; empty: none.
+    cors_allowed_origins: tuple[str, ...] = ()
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "cors_allowed_origins", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins_are_exact(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if _ORIGIN.fullmatch(origin) is None:
+                raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], no path or wildcard")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -191,6 +204,9 @@ class SecuritySettings(_Section):
         base64.b64encode(b"insecure-development-aes-key-32b").decode()
     )
 
+    #: Keys replaced by a rotation (comma-separated, base64 of 32 bytes each): rows sealed under them
+    #: still open until ``payments reencrypt`` has sealed them again under the current key.
+    payment_encryption_previous_keys: SecretStr | None = None
     #: The bearer token Alertmanager sends to ``POST /api/v1/admin/alerts/alertmanager``; unset, the
     #: intake refuses every call.
     alertmanager_token: SecretStr | None = None
@@ -205,12 +221,55 @@ class SecuritySettings(_Section):
     @field_validator("payment_encryption_key")
     @classmethod
     def _encryption_key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
+        _aes_key(value.get_secret_value())
+        return value
+
+    @field_validator("payment_encryption_previous_keys")
+    @classmethod
+    def _previous_keys_are_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for part in value.get_secret_value().split(","):
+                _aes_key(part.strip())
+        return value
+
+    def encryption_keys(self) -> tuple[bytes, tuple[bytes, ...]]:
+        """The current personal-data key and the previous ones, decoded."""
+        previous = self.payment_encryption_previous_keys
+        parts = previous.get_secret_value().split(",") if previous is not None else []
+        return _aes_key(self.payment_encryption_key.get_secret_value()), tuple(
+            _aes_key(part.strip()) for part in parts if part.strip()
+        )
+
+
+def _aes_key(text: str) -> bytes:
+    """An AES-256 key from its base64; the error never repeats the value."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("must be base64") from None
+    if len(raw) != 32:
+        raise ValueError("must decode to exactly 32 bytes")
+    return raw
+
+
+class RateLimitSettings(_Section):
+    """Request limits kept in Redis (``limits`` notation: "600/minute", "20 per 10 seconds")."""
+
+    enabled: bool = True
+    #: Every API request from one client address (webhooks, health and metrics are not counted).
+    per_ip: str = "600/minute"
+    #: Every API request of one authenticated user.
+    per_user: str = "300/minute"
+    #: Money-moving writes of one user: payment create and verify, refund initiate.
+    writes: str = "30/minute"
+
+    @field_validator("per_ip", "per_user", "writes")
+    @classmethod
+    def _is_a_limit(cls, value: str) -> str:
         try:
-            raw = base64.b64decode(value.get_secret_value(), validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("must be base64") from None
-        if len(raw) != 32:
-            raise ValueError("must decode to exactly 32 bytes")
+            limits.parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '30/minute'") from None
         return value
 
 
@@ -342,6 +401,7 @@ class Settings(_Section):
     payments: PaymentSettings = PaymentSettings()
     fraud: FraudSettings = FraudSettings()
     alerts: AlertSettings = AlertSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
 
 
 #: Environment variable -> (section, field). Also the list `.env.example` documents.
@@ -358,6 +418,11 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "PUBLIC_BASE_URL": ("web", "public_base_url"),
     "COMMAND_REPLY_TIMEOUT_SECONDS": ("web", "command_reply_timeout_seconds"),
     "TRUSTED_PROXIES": ("web", "trusted_proxies"),
+    "CORS_ALLOWED_ORIGINS": ("web", "cors_allowed_origins"),
+    "RATE_LIMITS_ENABLED": ("rate_limits", "enabled"),
+    "RATE_LIMIT_PER_IP": ("rate_limits", "per_ip"),
+    "RATE_LIMIT_PER_USER": ("rate_limits", "per_user"),
+    "RATE_LIMIT_WRITES": ("rate_limits", "writes"),
     "PAYMENT_MAX_AMOUNT": ("payments", "max_amount"),
     "PAYMENT_CURRENCIES": ("payments", "currencies"),
     "PAYMENT_MAX_METADATA_BYTES": ("payments", "max_metadata_bytes"),
@@ -395,6 +460,7 @@ VARIABLES: Final[Mapping[str, tuple[str, str]]] = {
     "JWT_AUDIENCE": ("security", "jwt_audience"),
     "JWT_TTL_SECONDS": ("security", "jwt_ttl_seconds"),
     "PAYMENT_ENCRYPTION_KEY": ("security", "payment_encryption_key"),
+    "PAYMENT_ENCRYPTION_PREVIOUS_KEYS": ("security", "payment_encryption_previous_keys"),
     "ALERTMANAGER_TOKEN": ("security", "alertmanager_token"),
     "SMTP_URL": ("smtp", "url"),
     "SMTP_TIMEOUT_SECONDS": ("email", "smtp_timeout_seconds"),
@@ -439,6 +505,7 @@ SECRET_VARIABLES: Final[frozenset[str]] = frozenset(
         "CASHFREE_WEBHOOK_SECRET",
         "JWT_SECRET",
         "PAYMENT_ENCRYPTION_KEY",
+        "PAYMENT_ENCRYPTION_PREVIOUS_KEYS",
         "ALERTMANAGER_TOKEN",
         "SMTP_URL",
     }

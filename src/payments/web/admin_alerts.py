@@ -82,15 +82,13 @@ _STATIC: Final[Mapping[str, tuple[str, str, str]]] = {
     "/admin/app.css": ("admin.page.style", "app.css", "text/css; charset=utf-8"),
     "/admin/favicon.svg": ("admin.page.icon", "favicon.svg", "image/svg+xml"),
 }
-#: The page runs only its own script and style and talks only to us (DESIGN §8).
+#: The page runs only its own script and style and talks only to us (DESIGN §8). The other security
+#: headers (nosniff, frame and referrer policy, ...) come with every response (``web/security_headers.py``).
 _PAGE_HEADERS: Final[Mapping[str, str]] = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
     # Small files, and a deploy must reach open pages at once: revalidate every time.
     "Cache-Control": "no-cache",
 }
@@ -99,7 +97,6 @@ _STREAM_HEADERS: Final[Mapping[str, str]] = {
     hdrs.CACHE_CONTROL: "no-store",
     # nginx buffers proxied responses unless told otherwise; a buffered stream is not live.
     "X-Accel-Buffering": "no",
-    "X-Content-Type-Options": "nosniff",
 }
 
 _log = logging.getLogger(__name__)

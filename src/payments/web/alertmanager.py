@@ -18,11 +18,19 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Final
 
 from aiohttp import hdrs, web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from payments.domain.alerts.model import Alert, Severity
 from payments.domain.alerts.service import raise_alert
@@ -32,6 +40,9 @@ from payments.web.auth import ALERTMANAGER_PATH
 from payments.web.keys import METRICS_KEY, SETTINGS_KEY
 from payments.web.payment_requests import parse_json, refusal
 
+#: Alert times outside these are not times at all (Go's zero time is year 1).
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(9000, 1, 1, tzinfo=UTC)
 #: Where every stored alert of this intake says it came from.
 SOURCE: Final = "alertmanager"
 #: Labels that say how to route an alert rather than what it is about: not part of its subject.
@@ -40,7 +51,8 @@ _SEVERITIES: Final = {severity.value: severity for severity in Severity}
 _MAX_SUBJECT: Final = 200
 
 LabelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
-LabelText = Annotated[str, StringConstraints(max_length=2048)]
+#: Any text but NUL, which PostgreSQL cannot store in text or jsonb.
+LabelText = Annotated[str, StringConstraints(max_length=2048, pattern=r"^[^\x00]*$")]
 
 
 class _Document(BaseModel):
@@ -57,7 +69,21 @@ class PrometheusAlert(_Document):
     generator_url: Annotated[str, StringConstraints(max_length=2048)] = Field(
         default="", alias="generatorURL"
     )
-    fingerprint: Annotated[str, StringConstraints(max_length=64)] = ""
+    fingerprint: Annotated[str, StringConstraints(max_length=64, pattern=r"^[^\x00]*$")] = ""
+
+    @field_validator("starts_at")
+    @classmethod
+    def _is_a_real_time(cls, value: datetime) -> datetime:
+        moment = _in_utc(value)
+        if moment is None:
+            raise ValueError(f"must fall in the years {EARLIEST.year} to {LATEST.year - 1}")
+        return moment
+
+    @field_validator("ends_at")
+    @classmethod
+    def _is_a_real_time_or_none(cls, value: datetime | None) -> datetime | None:
+        # A firing alert's endsAt is Go's zero time (year 1): "no end yet", not a time.
+        return None if value is None else _in_utc(value)
 
     @property
     def name(self) -> str:
@@ -66,6 +92,16 @@ class PrometheusAlert(_Document):
     @property
     def resolved(self) -> bool:
         return self.status == "resolved"
+
+
+def _in_utc(moment: datetime) -> datetime | None:
+    """``moment`` in UTC if it is a time an alert can have; None for one outside ``EARLIEST``-``LATEST``
+    (which the database could not store, or would return as an infinity)."""
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        return None
+    return utc if EARLIEST <= utc < LATEST else None
 
 
 class Notification(_Document):

@@ -4,6 +4,10 @@
 nothing here opens a connection or reads the environment. ``ROUTE_SETUPS`` are the routes every
 process serves (health and metrics: workers serve them on their metrics port); the web process passes
 the API's ``setup_*(app)`` functions in ``extra_setups``.
+
+Every response gets the security headers (``web/security_headers.py``) and our ``Server`` value from
+``on_response_prepare`` hooks, so aiohttp's own error pages and streams carry them too. CORS
+(``web/cors.py``) is configured last, once every route exists.
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from payments.pipeline.metrics import Metrics
 from payments.pipeline.settings import Settings
+from payments.web.auth import auth_middleware
 from payments.web.client_ip import TRUSTED_PROXIES_KEY
+from payments.web.cors import preflight_middleware, setup_cors
 from payments.web.health import HealthProbes, setup_health
 from payments.web.keys import METRICS_KEY, PROBES_KEY, REGISTRY_KEY, SETTINGS_KEY, VERSION_KEY
 from payments.web.middlewares import MIDDLEWARES
+from payments.web.security_headers import add_security_headers
 
 #: Adds one capability's routes (and their state) to the app.
 RouteSetup = Callable[[web.Application], None]
@@ -60,8 +68,10 @@ ROUTE_SETUPS: Final[tuple[RouteSetup, ...]] = (setup_health, setup_metrics)
 
 
 def create_app(deps: WebDependencies, *, extra_setups: Sequence[RouteSetup] = ()) -> web.Application:
-    """Build the web application: middlewares, state under typed keys, then every route setup."""
-    app = web.Application(client_max_size=deps.settings.web.max_body_bytes, middlewares=MIDDLEWARES)
+    """Build the web application: middlewares, state under typed keys, every route setup, then CORS."""
+    app = web.Application(
+        client_max_size=deps.settings.web.max_body_bytes, middlewares=with_preflights(MIDDLEWARES)
+    )
     app[SETTINGS_KEY] = deps.settings
     app[TRUSTED_PROXIES_KEY] = tuple(
         ipaddress.ip_network(proxy, strict=False) for proxy in deps.settings.web.trusted_proxies
@@ -71,9 +81,18 @@ def create_app(deps: WebDependencies, *, extra_setups: Sequence[RouteSetup] = ()
     app[PROBES_KEY] = deps.probes
     app[VERSION_KEY] = _installed_version()
     app.on_response_prepare.append(_replace_server_header)
+    app.on_response_prepare.append(add_security_headers)
     for setup in (*ROUTE_SETUPS, *extra_setups):
         setup(app)
+    setup_cors(app, deps.settings.web.cors_allowed_origins)
     return app
+
+
+def with_preflights(middlewares: Sequence[Middleware]) -> tuple[Middleware, ...]:
+    """``middlewares`` with the CORS preflight answer placed just before authentication, which a
+    preflight (it carries no credentials) must skip; everything outside it still runs."""
+    position = list(middlewares).index(auth_middleware)
+    return (*middlewares[:position], preflight_middleware, *middlewares[position:])
 
 
 async def _replace_server_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -33,6 +33,7 @@ from payments.pipeline.logging import mask_text
 from payments.pipeline.tracing import TraceContext, current_trace, use_trace
 from payments.web.auth import auth_middleware
 from payments.web.keys import LONG_LIVED_KEY, METRICS_KEY, TRACE_KEY
+from payments.web.rate_limits import address_rate_limit_middleware, user_rate_limit_middleware
 
 #: aiohttp's HTTP errors -> our codes; any other status gets a code made from its reason phrase.
 HTTP_ERROR_CODES: Final[Mapping[int, tuple[str, str]]] = {
@@ -123,7 +124,11 @@ MIDDLEWARES: Final[tuple[Middleware, ...]] = (
     trace_middleware,
     metrics_middleware,
     error_middleware,
+    # Rate limits (web/rate_limits.py): by address before the token is checked, so token-guessing
+    # floods are limited too; by user after it, once the user is known.
+    address_rate_limit_middleware,
     auth_middleware,
+    user_rate_limit_middleware,
 )
 
 

@@ -94,9 +94,11 @@ def _moment(params: dict[str, str], name: str, *, end_of_day: bool) -> datetime 
             day = date.fromisoformat(text) + timedelta(days=1 if end_of_day else 0)
             return datetime.combine(day, time(), tzinfo=UTC)
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValidationFailed(f"{name}: must be an ISO date or date-time") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        # In UTC here, not in the driver: an offset that moves the moment out of years 1-9999 is a bad
+        # parameter, not a server error.
+        return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValidationFailed(f"{name}: must be an ISO date or date-time in years 1 to 9999") from None
 
 
 def encode_cursor(payment: Payment) -> str:
@@ -111,8 +113,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         created, _, payment_id = raw.partition("|")
         created_at = datetime.fromisoformat(created)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        if created_at.tzinfo is None or _PAYMENT_ID.fullmatch(payment_id) is None:
+            raise ValueError("not ours")
+        return created_at.astimezone(UTC), payment_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise ValidationFailed("cursor: is not a cursor of this API") from None
-    if created_at.tzinfo is None or _PAYMENT_ID.fullmatch(payment_id) is None:
-        raise ValidationFailed("cursor: is not a cursor of this API")
-    return created_at, payment_id

@@ -1,19 +1,22 @@
 """The JSON bodies of the payment writes, read exactly and validated before anything is sent.
 
 Bodies are parsed with ``Decimal`` for every non-integer number, so an amount is never a float, not
-even for a moment; ``NaN``, ``Infinity`` and duplicate keys are malformed JSON. The models are strict
-pydantic models (DESIGN §8): unknown fields are refused, every string is length-bounded and may not
-hold control characters, and limits that are configuration (maximum amount, currencies, metadata
-size) come in through the validation context. A refusal becomes one ``ValidationFailed`` with a
-precise code (``web/errors.py``) and the path of the field.
+even for a moment; ``NaN``, ``Infinity``, duplicate keys and nesting deeper than ``MAX_JSON_DEPTH``
+are malformed JSON. The models are strict pydantic models (DESIGN §8): unknown fields are refused,
+every string is length-bounded and may not hold control characters, and limits that are
+configuration (maximum amount, currencies, metadata size) come in through the validation context.
+A refusal becomes one ``ValidationFailed`` with a precise code (``web/errors.py``) and the path of
+the field.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from itertools import accumulate
 from typing import Annotated, Any, Final, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -48,6 +51,14 @@ _PHONE: Final = re.compile(r"\d{10}|\+\d{8,15}")
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 #: Payment and order ids as we make them, with room for ids made by other means.
 _ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: Deepest nesting of arrays and objects a body may have: our bodies use three levels, a client's
+#: metadata the rest. Checked before parsing, so ten thousand ``[`` cost one linear scan, not a recursion.
+MAX_JSON_DEPTH: Final = 32
+#: A JSON string, escapes included; the closing quote is optional so that an unterminated string is
+#: consumed once, to the end, rather than rescanned from every quote inside it (linear, not quadratic).
+_JSON_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKETS: Final = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP: Final[Mapping[str, int]] = {"[": 1, "{": 1, "]": -1, "}": -1}
 #: The header a client names its device with at create; fraud screening counts payments per device.
 DEVICE_FINGERPRINT_HEADER: Final = "X-Device-Fingerprint"
 #: Opaque to us: long enough for a hash in hex or base64url, nothing that could break a log line.
@@ -125,9 +136,17 @@ def _metadata(value: object, info: ValidationInfo) -> dict[str, Any]:
     text = canonical_json(value)
     if len(text.encode("utf-8")) > _limits(info).max_metadata_bytes:
         raise _refuse("metadata_too_large", "is larger than allowed")
-    # Metadata is the client's opaque data, not money: its numbers travel as plain JSON numbers.
-    result: dict[str, Any] = json.loads(text)
+    # Metadata is the client's opaque data, not money: its numbers travel as plain JSON numbers (doubles);
+    # one too large for a double is refused rather than stored as Infinity (which JSON cannot hold).
+    result: dict[str, Any] = json.loads(text, parse_float=_finite_double)
     return result
+
+
+def _finite_double(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _refuse("metadata_invalid", "holds a number too large for a double")
+    return number
 
 
 def _holds_forbidden_characters(value: object) -> bool:
@@ -210,16 +229,30 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 
 
 def parse_json(raw: bytes) -> object:
-    """Strict JSON: UTF-8, non-integers as ``Decimal``, no NaN or Infinity, no duplicate keys."""
+    """Strict JSON: UTF-8, at most ``MAX_JSON_DEPTH`` levels deep, non-integers as ``Decimal``, no NaN
+    or Infinity, no duplicate keys."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedJson from None
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise MalformedJson(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(
-            raw.decode("utf-8"),
-            parse_float=Decimal,
-            parse_constant=_no_constants,
-            object_pairs_hook=_no_duplicate_keys,
+            text, parse_float=Decimal, parse_constant=_no_constants, object_pairs_hook=_no_duplicate_keys
         )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except ValueError:
         raise MalformedJson from None
+
+
+def json_depth(text: str) -> int:
+    """How deeply the arrays and objects of ``text`` nest, in one linear pass and without recursion.
+
+    Strings are cut out first (a bracket inside one is text), then the brackets left are counted as
+    +1 and -1. For valid JSON that is its nesting depth; invalid JSON fails in the parser anyway.
+    """
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
 
 
 def _no_constants(name: str) -> object:

@@ -41,6 +41,7 @@ from payments.pipeline.logging import mask_text
 from payments.pipeline.publishing import Publisher
 from payments.pipeline.settings import CashfreeSettings
 from payments.pipeline.topology import Exchange
+from payments.web.client_ip import client_ip
 from payments.web.keys import (
     GATEWAY_WEBHOOKS_KEY,
     METRICS_KEY,
@@ -161,10 +162,11 @@ async def receive_cashfree_webhook(request: web.Request) -> web.Response:
 
 async def _ingest(request: web.Request, webhooks: GatewayWebhooks) -> _Answer:
     config = request.config_dict[WEBHOOK_INGEST_KEY]
-    # request.remote is the TCP peer. X-Forwarded-For is deliberately not read: anyone can send it, so
-    # trusting it would let any sender claim Cashfree's address. Behind a proxy, allow the proxy.
-    if not config.admits(request.remote):
-        _log.warning("webhook refused: its source is not in the allow-list", extra={"remote": request.remote})
+    # The TCP peer, or what a TRUSTED_PROXIES proxy says the peer was: anyone else can send
+    # X-Forwarded-For, and believing it would let any sender claim Cashfree's address.
+    source = client_ip(request)
+    if not config.admits(source):
+        _log.warning("webhook refused: its source is not in the allow-list", extra={"remote": source})
         return _refusal(
             IngestOutcome.FORBIDDEN_SOURCE, 403, "forbidden_source", "This source may not deliver webhooks."
         )

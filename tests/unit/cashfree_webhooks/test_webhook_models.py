@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from payments.bridges.cashfree.webhooks import (
+    CUSTOMER_IDENTITY,
     DisputeWebhook,
     MalformedWebhook,
     PaymentWebhook,
@@ -256,3 +257,12 @@ def test_the_raw_payload_is_the_whole_body_with_exact_amounts():
 
     assert parsed.raw["type"] == "PAYMENT_SUCCESS_WEBHOOK"
     assert exact(parsed.raw["data"]["order"]["order_amount"]) == "2.00"
+
+
+def test_the_raw_payload_keeps_the_customer_id_but_not_who_the_customer_is():
+    assert b"customer_email" in PAYMENT_SUCCESS  # Cashfree's own sample names the customer
+
+    customer = parse_webhook(PAYMENT_SUCCESS, {}).raw["data"]["customer_details"]
+
+    assert not CUSTOMER_IDENTITY & set(customer)
+    assert "customer_id" in customer

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from payments.domain.alerts.model import Severity
+from payments.domain.errors import ValidationFailed
 from payments.pipeline.settings import load_settings
 from payments.web.alertmanager import IntakeOptions, alertmanager_routes, parse_notification
 from payments.web.auth import ALERTMANAGER_PATH, mint_token
@@ -236,3 +237,37 @@ def test_fields_alertmanager_adds_in_later_releases_are_ignored():
     body["newTopLevelField"] = {"x": 1}
 
     assert parse_notification(json.dumps(body).encode()).alerts[0].name == "PaymentsDeadLetterGrowth"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"labels": {"alertname": "X", "queue": "a\u0000b"}},
+        {"annotations": {"summary": "nul \u0000 inside"}},
+        {"fingerprint": "ab\u0000cd"},
+        {"startsAt": "0001-01-01T00:00:00+05:00"},
+        {"startsAt": "9999-12-31T23:00:00-05:00"},
+        {"startsAt": "0001-01-01T00:00:00Z"},
+    ],
+    ids=[
+        "nul-label",
+        "nul-annotation",
+        "nul-fingerprint",
+        "before-year-1-in-utc",
+        "after-9999-in-utc",
+        "go-zero-time",
+    ],
+)
+def test_what_the_database_cannot_hold_is_refused_as_bad_input(change):
+    body = notification({**prometheus_alert(), **change})
+
+    with pytest.raises(ValidationFailed):
+        parse_notification(json.dumps(body).encode())
+
+
+def test_an_end_that_is_no_time_reads_as_no_end():
+    resolved = {**prometheus_alert("resolved"), "endsAt": "0001-01-01T00:00:00Z"}
+
+    [alert] = parse_notification(json.dumps(notification(resolved)).encode()).alerts
+
+    assert alert.ends_at is None

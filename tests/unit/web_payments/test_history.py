@@ -124,6 +124,10 @@ def forged_cursor() -> str:
         {"cursor": forged_cursor()},
         {"sort": "asc"},
         {"userId": "bad user"},
+        {"to": "9999-12-31"},
+        {"from": "0001-01-01T00:00:00+05:00"},
+        {"to": "9999-12-31T23:59:59-05:00"},
+        {"cursor": base64.urlsafe_b64encode(b"0001-01-01T00:00:00+05:00|pay_1").decode().rstrip("=")},
     ],
     ids=[
         "limit-zero",
@@ -137,6 +141,10 @@ def forged_cursor() -> str:
         "cursor-forged",
         "unknown",
         "user-id",
+        "to-after-9999",
+        "from-before-year-1-in-utc",
+        "to-after-9999-in-utc",
+        "cursor-before-year-1-in-utc",
     ],
 )
 async def test_bad_history_parameters_are_refused(client, world, params):

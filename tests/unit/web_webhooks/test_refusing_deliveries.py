@@ -190,6 +190,28 @@ async def test_a_forwarded_for_header_cannot_claim_an_allowed_address(aiohttp_cl
     assert response.status == 403
 
 
+async def test_behind_a_trusted_proxy_the_forwarded_sender_is_checked(aiohttp_client):
+    # The test client connects from 127.0.0.1: that is the proxy here.
+    settings = Settings(
+        cashfree=CashfreeSettings(webhook_allowed_sources=("52.66.25.127",)),
+        web=WebSettings(trusted_proxies=("127.0.0.1/32",)),
+    )
+    ingest = Ingest.build(settings)
+    client = await aiohttp_client(ingest.app())
+
+    from_cashfree = await client.post(
+        PATH, data=BODY, headers=signed(extra={"X-Forwarded-For": "52.66.25.127"})
+    )
+    from_elsewhere = await client.post(
+        PATH, data=BODY, headers=signed(extra={"X-Forwarded-For": "52.66.25.127, 203.0.113.9"})
+    )
+
+    assert from_cashfree.status == 200
+    # The proxy saw 203.0.113.9; what that sender wrote further left is only its own claim.
+    assert from_elsewhere.status == 403
+    assert len(ingest.publisher.published) == 1
+
+
 @pytest.mark.parametrize(
     ("remote", "admitted"),
     [

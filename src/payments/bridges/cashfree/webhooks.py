@@ -49,6 +49,9 @@ from payments.bridges.cashfree.webhook_payloads import (
 from payments.domain.errors import InvalidPayload
 from payments.domain.webhook.notification import GatewayNotification
 
+#: What names the customer in a webhook's ``data.customer_details``: kept only in the sealed body.
+CUSTOMER_IDENTITY: Final = frozenset({"customer_name", "customer_email", "customer_phone"})
+
 #: Sent by Cashfree with payload version 2025-01-01 and later: one value per distinct event.
 IDEMPOTENCY_HEADER: Final = "x-idempotency-key"
 VERSION_HEADER: Final = "x-webhook-version"
@@ -113,8 +116,25 @@ def parse_webhook(body: bytes, headers: Mapping[str, str]) -> ParsedWebhook:
         event=event,
         dedup_key=dedup_key(event, body=body, idempotency_key=header(headers, IDEMPOTENCY_HEADER)),
         version=header(headers, VERSION_HEADER),
-        raw=envelope,
+        raw=without_customer_identity(envelope),
     )
+
+
+def without_customer_identity(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    """``envelope`` without the customer's name, email and phone (``data.customer_details``).
+
+    The parsed event is stored as the webhook log's payload and handed to agents; none of them needs
+    to know who the customer is, and the body they came in is kept sealed. ``customer_id`` (our user
+    id) stays.
+    """
+    data = envelope.get("data")
+    if not isinstance(data, Mapping):
+        return dict(envelope)
+    customer = data.get("customer_details")
+    if not isinstance(customer, Mapping):
+        return dict(envelope)
+    kept = {name: value for name, value in customer.items() if name not in CUSTOMER_IDENTITY}
+    return {**envelope, "data": {**data, "customer_details": kept}}
 
 
 def dedup_key(event: WebhookEvent, *, body: bytes, idempotency_key: str | None) -> str:

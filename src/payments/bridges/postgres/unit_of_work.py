@@ -49,7 +49,6 @@ class PgUnitOfWork:
         self.inbox = PgInbox(connection)
         self.outbox = PgOutbox(connection, default_headers=headers)
         self.audit = PgAuditLog(connection)
-        self.webhooks = PgWebhookLogRepository(connection)
         self.refunds = PgRefundRepository(connection)
         self.alerts = PgAlertRepository(connection)
         self.fraud_signals = PgFraudSignalRepository(connection)
@@ -61,18 +60,24 @@ class PgUnitOfWork:
 
     @property
     def payments(self) -> PgPaymentRepository:
-        # Payments hold personal data, so their repository needs the cipher; units of work opened
-        # without one (maintenance, tests of other tables) simply cannot reach it.
-        if self._cipher is None:
-            raise RuntimeError("this unit of work was opened without a personal-data cipher")
-        return PgPaymentRepository(self.connection, self._cipher)
+        return PgPaymentRepository(self.connection, self._require_cipher())
+
+    @property
+    def webhooks(self) -> PgWebhookLogRepository:
+        # Webhook bodies name the customer, so they are sealed like a payment's customer fields.
+        return PgWebhookLogRepository(self.connection, self._require_cipher())
 
     @property
     def emails(self) -> PgEmailLog:
         # Emails hold their recipient's address, sealed like a payment's customer email.
+        return PgEmailLog(self.connection, self._require_cipher())
+
+    def _require_cipher(self) -> PiiCipher:
+        # Payments, webhooks and emails hold personal data, so their repositories need the cipher;
+        # units of work opened without one (maintenance, tests of other tables) cannot reach them.
         if self._cipher is None:
             raise RuntimeError("this unit of work was opened without a personal-data cipher")
-        return PgEmailLog(self.connection, self._cipher)
+        return self._cipher
 
 
 @asynccontextmanager

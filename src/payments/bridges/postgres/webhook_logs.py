@@ -1,4 +1,10 @@
-"""Webhook log rows in PostgreSQL (``WebhookLogRepository``)."""
+"""Webhook log rows in PostgreSQL (``WebhookLogRepository``).
+
+A webhook's body names the customer (Cashfree's ``customer_details``), so it is stored sealed with the
+personal-data cipher (``raw_body_sealed``, ``raw_body_key_id``), never in plain text; rows written
+before migration 0015 may still hold ``raw_body`` until ``payments reencrypt`` seals them. The parsed
+``payload`` is stored without the customer's name, email and phone (the gateway mapping drops them).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any, Final
 import asyncpg
 
 from payments.bridges.postgres.json_values import from_json, to_json
+from payments.bridges.postgres.pii import PiiCipher
 from payments.bridges.postgres.pool import Connection
 from payments.domain.errors import ConcurrentTransition, NotFound
 from payments.domain.webhook.intake import ReceivedWebhook
@@ -16,15 +23,15 @@ from payments.domain.webhook.log import WebhookLog, WebhookStatus, check_transit
 
 _COLUMNS: Final = """
     id, event_id, provider, event_type, api_version, order_id, payload::text AS payload, raw_body,
-    headers::text AS headers, signature, hash, retry_count, processing_status, failure_reason,
-    received_at, processed_at
+    raw_body_sealed, raw_body_key_id, headers::text AS headers, signature, hash, retry_count,
+    processing_status, failure_reason, received_at, processed_at
 """
 
 #: The first delivery of an event creates its row; later ones find it (one row per event).
 INSERT_WEBHOOK: Final = """
-INSERT INTO webhook_logs (event_id, provider, event_type, api_version, raw_body, headers, signature, hash,
-                          received_at)
-VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9)
+INSERT INTO webhook_logs (event_id, provider, event_type, api_version, raw_body_sealed, raw_body_key_id,
+                          headers, signature, hash, received_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $10)
 ON CONFLICT (event_id) DO NOTHING
 """
 #: One webhook by its dedup key.
@@ -47,18 +54,25 @@ RETURNING {_COLUMNS}
 """  # noqa: S608
 
 
+#: The associated data of a sealed body: a ciphertext copied into another column does not open.
+RAW_BODY_COLUMN: Final = "webhook_logs.raw_body"
+
+
 class PgWebhookLogRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cipher: PiiCipher) -> None:
         self._connection = connection
+        self._cipher = cipher
 
     async def record(self, received: ReceivedWebhook) -> WebhookLog:
+        sealed = self._cipher.seal(received.body.decode("utf-8", "replace"), column=RAW_BODY_COLUMN)
         await self._connection.execute(
             INSERT_WEBHOOK,
             received.dedup_key,
             received.provider,
             received.event_type,
             received.version,
-            received.body.decode("utf-8", "replace"),
+            sealed.ciphertext,
+            sealed.key_id,
             to_json(received.headers),
             received.headers.get("x-webhook-signature"),
             received.body_hash,
@@ -66,13 +80,13 @@ class PgWebhookLogRepository:
         )
         row = await self._connection.fetchrow(SELECT_BY_EVENT, received.dedup_key)
         assert row is not None  # inserted above or by an earlier delivery, in this transaction's view
-        return _log(row)
+        return self._log(row)
 
     async def get(self, webhook_id: int) -> WebhookLog:
         row = await self._connection.fetchrow(SELECT_BY_ID, webhook_id)
         if row is None:
             raise NotFound(f"webhook {webhook_id} not found")
-        return _log(row)
+        return self._log(row)
 
     async def move(
         self,
@@ -97,10 +111,20 @@ class PgWebhookLogRepository:
         )
         if row is None:
             raise ConcurrentTransition(f"webhook {log.id} changed concurrently")
-        return _log(row)
+        return self._log(row)
+
+    def _log(self, row: asyncpg.Record) -> WebhookLog:
+        return _log(row, self._raw_body(row))
+
+    def _raw_body(self, row: asyncpg.Record) -> str:
+        if row["raw_body_sealed"] is None:
+            return str(row["raw_body"])  # written before bodies were sealed
+        return self._cipher.open(
+            row["raw_body_sealed"], key_id=row["raw_body_key_id"], column=RAW_BODY_COLUMN
+        )
 
 
-def _log(row: asyncpg.Record) -> WebhookLog:
+def _log(row: asyncpg.Record, raw_body: str) -> WebhookLog:
     return WebhookLog(
         id=row["id"],
         event_id=row["event_id"],
@@ -109,7 +133,7 @@ def _log(row: asyncpg.Record) -> WebhookLog:
         api_version=row["api_version"],
         order_id=row["order_id"],
         payload=from_json(row["payload"]),
-        raw_body=row["raw_body"],
+        raw_body=raw_body,
         headers=from_json(row["headers"]) or {},
         signature=row["signature"],
         hash=row["hash"],

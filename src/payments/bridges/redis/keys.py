@@ -26,3 +26,9 @@ def refund_request(refund_id: str) -> str:
 def schedule_lease(job: str, slot: int) -> str:
     """The lease on one firing of a timer or crontab: ``slot`` numbers the firing, so each is leased once."""
     return f"lease:schedule:{job}:{slot}"
+
+
+def rate_limit_prefix() -> str:
+    """The prefix of every rate-limit window. ``limits`` appends ``:{limit}/{subject}/{amount}/{multiples}/
+    {granularity}`` (``ratelimit:writes/u1/30/1/minute``), a list of the hits' timestamps."""
+    return "ratelimit"

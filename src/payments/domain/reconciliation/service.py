@@ -273,13 +273,18 @@ def parse_bound(text: str) -> datetime:
     """One end of a range as people write it: a date (``2026-11-25``, 00:00 IST that day) or an ISO 8601
     time (``2026-11-25T06:30+05:30``; UTC when it names no offset). ``RangeInvalid`` otherwise."""
     text = text.strip()
-    if _DATE.fullmatch(text):
-        return day_start(date.fromisoformat(text))
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise RangeInvalid(f"not a date or time: {text[:40]!r}") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        if _DATE.fullmatch(text):
+            moment = day_start(date.fromisoformat(text))
+        else:
+            moment = datetime.fromisoformat(text)
+            moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        # Every bound is compared, locked and stored in UTC: one that falls outside years 1-9999 there
+        # is refused here rather than failing in the database.
+        moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise RangeInvalid(f"not a date or time in years 1 to 9999: {text[:40]!r}") from None
+    return moment
 
 
 def day_start(day: date) -> datetime:
