@@ -19,14 +19,12 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from payments.pipeline.metrics import Metrics
 from payments.pipeline.settings import Settings
-from payments.web.auth import auth_middleware
 from payments.web.client_ip import TRUSTED_PROXIES_KEY
-from payments.web.cors import preflight_middleware, setup_cors
+from payments.web.cors import setup_cors
 from payments.web.health import HealthProbes, setup_health
 from payments.web.keys import METRICS_KEY, PROBES_KEY, REGISTRY_KEY, SETTINGS_KEY, VERSION_KEY
 from payments.web.middlewares import MIDDLEWARES
@@ -69,9 +67,7 @@ ROUTE_SETUPS: Final[tuple[RouteSetup, ...]] = (setup_health, setup_metrics)
 
 def create_app(deps: WebDependencies, *, extra_setups: Sequence[RouteSetup] = ()) -> web.Application:
     """Build the web application: middlewares, state under typed keys, every route setup, then CORS."""
-    app = web.Application(
-        client_max_size=deps.settings.web.max_body_bytes, middlewares=with_preflights(MIDDLEWARES)
-    )
+    app = web.Application(client_max_size=deps.settings.web.max_body_bytes, middlewares=MIDDLEWARES)
     app[SETTINGS_KEY] = deps.settings
     app[TRUSTED_PROXIES_KEY] = tuple(
         ipaddress.ip_network(proxy, strict=False) for proxy in deps.settings.web.trusted_proxies
@@ -86,13 +82,6 @@ def create_app(deps: WebDependencies, *, extra_setups: Sequence[RouteSetup] = ()
         setup(app)
     setup_cors(app, deps.settings.web.cors_allowed_origins)
     return app
-
-
-def with_preflights(middlewares: Sequence[Middleware]) -> tuple[Middleware, ...]:
-    """``middlewares`` with the CORS preflight answer placed just before authentication, which a
-    preflight (it carries no credentials) must skip; everything outside it still runs."""
-    position = list(middlewares).index(auth_middleware)
-    return (*middlewares[:position], preflight_middleware, *middlewares[position:])
 
 
 async def _replace_server_header(request: web.Request, response: web.StreamResponse) -> None:

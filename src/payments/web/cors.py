@@ -16,7 +16,7 @@ Credentials are never allowed: the API takes bearer tokens, not cookies. Any oth
 CORS header on an answer, and its preflight is refused with 403 (the one error body).
 
 A preflight carries no ``Authorization`` (browsers never send credentials on it), so it must not meet
-the auth middleware: ``preflight_middleware`` sits just before it (``web/app.py``) and answers the
+the auth middleware: ``preflight_middleware`` sits just before it (``MIDDLEWARES``) and answers the
 preflight routes ``aiohttp-cors`` added, and only those, with their handler. ``setup_cors`` must run
 after every route setup: ``aiohttp-cors`` configures routes that already exist.
 """

@@ -32,6 +32,7 @@ from payments.pipeline.error_status import status_for
 from payments.pipeline.logging import mask_text
 from payments.pipeline.tracing import TraceContext, current_trace, use_trace
 from payments.web.auth import auth_middleware
+from payments.web.cors import preflight_middleware
 from payments.web.keys import LONG_LIVED_KEY, METRICS_KEY, TRACE_KEY
 from payments.web.rate_limits import address_rate_limit_middleware, user_rate_limit_middleware
 
@@ -127,6 +128,8 @@ MIDDLEWARES: Final[tuple[Middleware, ...]] = (
     # Rate limits (web/rate_limits.py): by address before the token is checked, so token-guessing
     # floods are limited too; by user after it, once the user is known.
     address_rate_limit_middleware,
+    # A CORS preflight carries no credentials: its answer (web/cors.py) comes before authentication.
+    preflight_middleware,
     auth_middleware,
     user_rate_limit_middleware,
 )
