@@ -45,14 +45,13 @@ from tests.contract.live_stack import (
     CASHFREE_SECRET,
     NOTIFICATION,
     OWNER,
-    LiveStack,
     Seeded,
-    StackPorts,
     finished_webhook,
     live_stack,
     seed,
     stack_environment,
 )
+from tests.service_processes import Service, ServicePorts
 
 # The alert stream never ends: a generated request to it would wait for ever. It is left out of the
 # generated set; test_the_alert_stream_answers_as_documented reads its first frame instead.
@@ -68,7 +67,7 @@ CHECKS: Final = [
 
 @dataclass(frozen=True)
 class Live:
-    stack: LiveStack
+    stack: Service
     seeded: Seeded
     dsn: str
 
@@ -78,7 +77,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(migrated_dsn, amqp_url, redis_url, unused_tcp_port_factory, tmp_path_factory) -> Iterator[Live]:
-    ports = StackPorts(*(unused_tcp_port_factory() for _ in range(4)))
+    ports = ServicePorts.free(unused_tcp_port_factory)
     environ = stack_environment(dsn=migrated_dsn, amqp_url=amqp_url, redis_url=redis_url, ports=ports)
     with live_stack(environ, tmp_path_factory.mktemp("api-schemathesis")) as stack:
         try:
