@@ -5,7 +5,14 @@ import sys
 
 import pytest
 
-from payments.pipeline.settings import SECRET_VARIABLES, VARIABLES, AppEnv, SettingsError, load_settings
+from payments.pipeline.settings import (
+    SECRET_VARIABLES,
+    VARIABLES,
+    AppEnv,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 A_SECRET = "s3cr3t-value-that-must-never-be-printed-000000"
 
@@ -80,6 +87,23 @@ def test_secrets_do_not_show_in_repr():
 
     assert A_SECRET not in repr(settings)
     assert A_SECRET not in str(settings.model_dump())
+
+
+def test_production_refuses_the_development_values_even_when_given_explicitly():
+    development = Settings()
+    environ = {
+        "APP_ENV": "production",
+        "CASHFREE_SECRET_KEY": A_SECRET,
+        "JWT_SECRET": development.security.jwt_secret.get_secret_value(),
+        "PAYMENT_ENCRYPTION_KEY": development.security.payment_encryption_key.get_secret_value(),
+    }
+
+    with pytest.raises(
+        SettingsError, match="development value in production: JWT_SECRET, PAYMENT_ENC"
+    ) as refused:
+        load_settings(environ)
+
+    assert development.security.jwt_secret.get_secret_value() not in str(refused.value)
 
 
 def test_production_refuses_to_start_on_development_secrets():

@@ -566,3 +566,17 @@ def _refuse_development_secrets_in_production(settings: Settings, environ: Mappi
     missing = [name for name in _REQUIRED_IN_PRODUCTION if _read_variable(environ, name) is None]
     if missing:
         raise SettingsError("invalid configuration: required in production: " + ", ".join(missing))
+    # Given, but copied from the development defaults (which are public, in this repository).
+    public = [
+        name for name in _REQUIRED_IN_PRODUCTION if _secret_of(settings, name) == _secret_of(Settings(), name)
+    ]
+    if public:
+        raise SettingsError(
+            "invalid configuration: the development value in production: " + ", ".join(public)
+        )
+
+
+def _secret_of(settings: Settings, variable: str) -> str:
+    section, field = VARIABLES[variable]
+    secret: SecretStr = getattr(getattr(settings, section), field)
+    return secret.get_secret_value()
