@@ -360,7 +360,12 @@ async def run_web(settings: Settings) -> None:
     stop = _stop_on_signals()
     async with open_resources(settings, process="web") as resources:
         await _declare(resources)
-        async with _serving(web_app(resources), settings.web.host, settings.web.port):
+        async with _serving(
+            web_app(resources),
+            settings.web.host,
+            settings.web.port,
+            grace_seconds=settings.app.shutdown_grace_seconds,
+        ):
             logger.info("web listening on http://%s:%d", settings.web.host, settings.web.port)
             await stop.wait()
     logger.info("web stopped")
@@ -581,8 +586,11 @@ async def run_reconcile(
 
 
 @asynccontextmanager
-async def _serving(app: web.Application, host: str, port: int) -> AsyncIterator[None]:
-    runner = web.AppRunner(app, access_log_class=AccessLogger)
+async def _serving(
+    app: web.Application, host: str, port: int, *, grace_seconds: float = 60.0
+) -> AsyncIterator[None]:
+    """Serve ``app``; on exit, stop accepting and give requests in progress ``grace_seconds``."""
+    runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=grace_seconds)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
