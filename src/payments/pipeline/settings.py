@@ -62,7 +62,8 @@ class AppSettings(_Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     service_name: Annotated[str, Field(min_length=1, max_length=64)] = "commdesk-payments"
     prometheus_enabled: bool = True
-    #: Only the compose file uses this (whether Grafana is started); the app merely validates it.
+    #: Read by nothing: the app validates it, and docker/compose.yaml starts Grafana with the compose
+    #: profile ``grafana`` (``COMPOSE_PROFILES=grafana``).
     grafana_enabled: bool = False
     #: How long a stopping process waits for in-flight work before closing connections.
     shutdown_grace_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
