@@ -66,9 +66,7 @@ class PrometheusAlert(_Document):
     annotations: dict[LabelName, LabelText] = Field(default_factory=dict, max_length=64)
     starts_at: AwareDatetime = Field(alias="startsAt")
     ends_at: AwareDatetime | None = Field(default=None, alias="endsAt")
-    generator_url: Annotated[str, StringConstraints(max_length=2048)] = Field(
-        default="", alias="generatorURL"
-    )
+    generator_url: LabelText = Field(default="", alias="generatorURL")
     fingerprint: Annotated[str, StringConstraints(max_length=64, pattern=r"^[^\x00]*$")] = ""
 
     @field_validator("starts_at")
