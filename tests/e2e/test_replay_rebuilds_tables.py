@@ -65,9 +65,9 @@ def environ(environ: dict[str, str], own_vhost: str, own_redis: str) -> dict[str
     }
 
 
-#: The queue watch's table: written by its timer from broker polls (at any moment of the test), not
-#: from events, so no replay rebuilds it.
-POLLED_TABLES: Final = "table:alerts.dlq_depths:"
+#: The queue watch's tables: written by its timer from broker polls (at any moment of the test), not
+#: from events, so no replay rebuilds them.
+POLLED_TABLES: Final = ("table:alerts.dlq_depths:", "table:alerts.queue_polls:")
 
 
 async def table_contents(redis: Redis) -> dict[str, object]:

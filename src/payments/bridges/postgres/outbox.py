@@ -207,9 +207,15 @@ class PgOutboxRelayStore:
                 await connection.add_listener(OUTBOX_CHANNEL, on_notify)
             yield wake
         finally:
-            # A lost connection has nothing left to unsubscribe (and the pool has detached it).
-            if not connection_is_closed(connection):
-                connection.remove_termination_listener(on_terminate)
-                with suppress(*CONNECTION_ERRORS):
-                    await connection.remove_listener(OUTBOX_CHANNEL, on_notify)
-            await self._pool.release(connection)
+            try:
+                # A lost connection has nothing left to unsubscribe (and the pool has detached it).
+                if not connection_is_closed(connection):
+                    connection.remove_termination_listener(on_terminate)
+                    # A server shutting down may leave the connection mid-operation but not yet closed:
+                    # UNLISTEN then fails with an interface or internal client error ("another operation
+                    # is in progress"). The pool resets or drops the connection on release anyway.
+                    with suppress(*CONNECTION_ERRORS, asyncpg.InterfaceError, asyncpg.InternalClientError):
+                        await connection.remove_listener(OUTBOX_CHANNEL, on_notify)
+            finally:
+                # Whatever happened above: a connection never released would hang the pool's close.
+                await self._pool.release(connection)
