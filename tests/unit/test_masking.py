@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import pytest
 
+from payments.pipeline.bootstrap import register_secrets
 from payments.pipeline.logging import clear_secrets, is_sensitive_key, mask_text, mask_value, register_secret
+from payments.pipeline.settings import load_settings
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEifQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
@@ -184,3 +187,16 @@ def test_mask_value_stops_at_a_bounded_depth_on_cycles():
 )
 def test_is_sensitive_key_recognises_credential_names(key: object, sensitive: bool):
     assert is_sensitive_key(key) is sensitive
+
+
+def test_configuring_the_service_masks_every_secret_setting_previous_keys_included():
+    previous = base64.b64encode(b"an-older-personal-data-key-32-by").decode()
+    token = "alertmanager-token-for-the-masking-test-000"
+    try:
+        register_secrets(
+            load_settings({"PAYMENT_ENCRYPTION_PREVIOUS_KEYS": f" {previous} ", "ALERTMANAGER_TOKEN": token})
+        )
+
+        assert mask_text(f"key={previous} then {token}") == "key=*** then ***"
+    finally:
+        clear_secrets()

@@ -119,12 +119,17 @@ logger = logging.getLogger(__name__)
 def configure(environ: Mapping[str, str]) -> Settings:
     """Read and validate the settings, then set up logging so that no secret can reach a log line."""
     settings = load_settings(environ)
-    for secret in _secret_values(settings):
-        register_secret(secret)
+    register_secrets(settings)
     configure_logging(
         level=settings.app.log_level, service=settings.app.service_name, environment=settings.app.env.value
     )
     return settings
+
+
+def register_secrets(settings: Settings) -> None:
+    """Mask every secret setting's value in every log line from now on."""
+    for secret in _secret_values(settings):
+        register_secret(secret)
 
 
 def _secret_values(settings: Settings) -> Iterable[str]:
@@ -134,7 +139,10 @@ def _secret_values(settings: Settings) -> Iterable[str]:
     if settings.cashfree.webhook_secret is not None:
         yield settings.cashfree.webhook_secret.get_secret_value()
     if settings.security.payment_encryption_previous_keys is not None:
-        yield from settings.security.payment_encryption_previous_keys.get_secret_value().split(",")
+        yield from (
+            key.strip()
+            for key in settings.security.payment_encryption_previous_keys.get_secret_value().split(",")
+        )
     if settings.security.alertmanager_token is not None:
         yield settings.security.alertmanager_token.get_secret_value()
     # For URLs only the password is masked (register_secret keeps the rest readable).
