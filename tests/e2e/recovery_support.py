@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,7 +18,8 @@ import asyncpg
 
 from payments.pipeline import bootstrap
 from payments.pipeline.topology import ALERTS_PAYMENTS, FRAUD_PAYMENTS
-from tests.conftest import POSTGRES_ADMIN_DSN, RABBITMQ_BASE_URL
+from tests.conftest import POSTGRES_ADMIN_DSN
+from tests.e2e.isolation import rabbitmqctl
 from tests.e2e.test_replay_rebuilds_tables import routed_to
 from tests.waiting import eventually
 
@@ -31,22 +30,6 @@ HOLDING_REFUND_STATES: Final = ("INITIATED", "PROCESSING", "SUCCESS")
 
 
 # --- The services: restarts with a deadline --------------------------------------------------------
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
-
-
-@contextmanager
-def own_vhost(prefix: str) -> Iterator[str]:
-    """A RabbitMQ vhost for one test: its queues, DLQs and ``events.log`` hold only that test's traffic."""
-    vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    try:
-        yield f"{RABBITMQ_BASE_URL}/{vhost}"
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
 
 
 async def start_broker() -> None:

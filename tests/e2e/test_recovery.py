@@ -29,6 +29,7 @@ import pytest
 from redis.asyncio import Redis
 
 from payments.pipeline import bootstrap
+from tests.e2e.isolation import emptied, own_vhost, rabbitmqctl
 from tests.e2e.recovery_support import (
     answered,
     dead_letters,
@@ -40,10 +41,8 @@ from tests.e2e.recovery_support import (
     log_states,
     outbox_drained,
     over_refunded_payments,
-    own_vhost,
     payment_row,
     pool_lends,
-    rabbitmqctl,
     recorded_attempts,
     replay_tables,
     restart_postgres,
@@ -70,10 +69,7 @@ def vhost_url() -> Iterator[str]:
 
 @pytest.fixture
 async def own_redis() -> str:
-    client = Redis.from_url(REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
-    return REDIS_URL
+    return await emptied(REDIS_URL)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ events and its Redis holds only the tables its own agents kept: "exactly" can th
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Final
@@ -17,7 +16,7 @@ from redis.asyncio import Redis
 
 from payments.pipeline import bootstrap
 from payments.pipeline.topology import ALERTS_PAYMENTS, FRAUD_PAYMENTS, Binding
-from tests.conftest import RABBITMQ_BASE_URL
+from tests.e2e.isolation import emptied, own_vhost
 from tests.waiting import eventually
 
 #: A database of its own, emptied first: nothing but this test's tables may be in it.
@@ -33,32 +32,22 @@ RULES = {
 }
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture
-def own_vhost() -> Iterator[str]:
-    vhost = f"payments-replay-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"{RABBITMQ_BASE_URL}/{vhost}"
-    _rabbitmqctl("delete_vhost", vhost)
+def vhost_url() -> Iterator[str]:
+    with own_vhost("payments-replay") as url:
+        yield url
 
 
 @pytest.fixture
 async def own_redis() -> str:
-    client = Redis.from_url(REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
-    return REDIS_URL
+    return await emptied(REDIS_URL)
 
 
 @pytest.fixture
-def environ(environ: dict[str, str], own_vhost: str, own_redis: str) -> dict[str, str]:
+def environ(environ: dict[str, str], vhost_url: str, own_redis: str) -> dict[str, str]:
     return {
         **environ,
-        "RABBITMQ_URL": own_vhost,
+        "RABBITMQ_URL": vhost_url,
         "REDIS_URL": own_redis,
         "FRAUD_RULES": json.dumps(RULES),
         "ALERT_MIN_VOLUME": "2",
