@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install services browser observability demo test lint audit format unit integration clean
+.PHONY: install services browser observability demo test stress lint audit format unit integration clean
 
 install: $(INSTALLED)
 
@@ -12,7 +12,7 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $@
 
 services:
@@ -51,6 +51,10 @@ test: install services browser observability lint
 	$(BIN)/coverage run -m pytest
 	@$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
+
+# The stress tests' long forms (issue 13: 20,000 webhooks, 50,000 queued messages, ...); minutes, not seconds.
+stress: install services
+	$(BIN)/pytest -m slow tests/stress
 
 unit: install
 	$(BIN)/pytest tests/unit

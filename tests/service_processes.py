@@ -192,17 +192,18 @@ def running_service(environ: Mapping[str, str], directory: Path) -> Iterator[Ser
     logs = {command: directory / f"{command}.log" for command in arguments}
     with ExitStack() as stack:
         processes = {
-            command: stack.enter_context(_process((command, *rest), environ, logs[command]))
+            command: stack.enter_context(service_process((command, *rest), environ, logs[command]))
             for command, rest in arguments.items()
         }
         yield Service(load_settings(environ), processes, list(logs.values()))
 
 
 @contextmanager
-def _process(
+def service_process(
     command: tuple[str, ...], environ: Mapping[str, str], log: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``payments <command>``, its output in ``log``; stopped (SIGTERM, then SIGKILL) on exit."""
+    """``payments <command>``, its output in ``log``; stopped (SIGTERM, then SIGKILL) on exit. For a
+    test that needs one process on its own (a worker started late) rather than ``running_service``."""
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "payments", *command],
