@@ -10,23 +10,20 @@ import pytest
 
 from payments.bridges.cashfree.intake import CashfreeWebhooks
 from payments.bridges.cashfree.signature import WebhookVerifier, wall_clock_ms
-from payments.pipeline.bench import BenchOptions
 from payments.pipeline.bench_docs import render_performance
 from payments.pipeline.bench_load import payment_success_body, signed_headers
 from payments.pipeline.bench_machine import process_usage, used_between
 from payments.pipeline.bench_report import (
     BenchReport,
-    LatencySummary,
     LoadReport,
     Machine,
     Method,
-    ProcessUsage,
     RunResult,
     Target,
-    percentile,
     render_table,
     report_json,
 )
+from payments.pipeline.bench_stats import CURVE_RANKS, LatencySummary, ProcessUsage, percentile
 
 SECRET = "bench-unit-secret"
 
@@ -43,11 +40,12 @@ def load(accepted: int, *, seconds: float = 10.0, statuses: dict[str, int] | Non
     )
 
 
-def run(target: Target, repetition: int, accepted: int, **load_options) -> RunResult:
+def run(target: Target, repetition: int, accepted: int, *, processes: int = 1, **load_options) -> RunResult:
     usage = ProcessUsage(cpu_seconds=5.0, peak_rss_bytes=80 * 2**20)
     return RunResult(
         target=target,
         repetition=repetition,
+        processes=processes,
         load=load(accepted, **load_options),
         server=usage,
         load_generator=usage,
@@ -56,7 +54,7 @@ def run(target: Target, repetition: int, accepted: int, **load_options) -> RunRe
     )
 
 
-def report(*runs: RunResult) -> BenchReport:
+def report(*runs: RunResult, processes: tuple[int, ...] = (1,)) -> BenchReport:
     machine = Machine(
         cores=2,
         cpu_model="test CPU",
@@ -70,7 +68,13 @@ def report(*runs: RunResult) -> BenchReport:
         aio_pika="9",
     )
     method = Method(
-        concurrency=32, duration_seconds=10.0, requests=None, warmup_seconds=2.0, repeat=2, body_bytes=1200
+        concurrency=32,
+        duration_seconds=10.0,
+        requests=None,
+        warmup_seconds=2.0,
+        repeat=2,
+        processes=processes,
+        body_bytes=1200,
     )
     return BenchReport(
         run_id="0a1b2c3d", started_at=datetime.now(UTC), machine=machine, method=method, runs=runs
@@ -87,6 +91,16 @@ def test_percentiles_are_nearest_rank_values_that_were_observed():
     assert LatencySummary.of([]).p99 == 0.0
 
 
+def test_a_latency_summary_keeps_the_curve_the_plot_draws():
+    summary = LatencySummary.of([float(n) for n in range(1, 1001)])
+
+    assert len(summary.curve) == len(CURVE_RANKS)
+    assert summary.curve[49] == 500.0, "the 50th rank"
+    assert summary.curve[-1] == summary.max == 1000.0
+    assert list(summary.curve) == sorted(summary.curve)
+    assert summary.count == 1000
+
+
 def test_errors_are_every_non_200_status_and_every_transport_failure():
     measured = load(90, statuses={"200": 90, "503": 4}).model_copy(update={"failures": {"TimeoutError": 1}})
 
@@ -101,7 +115,7 @@ def test_the_best_run_of_each_target_makes_the_ratio():
 
     assert measured.best(Target.CEILING).repetition == 1
     assert measured.ratio == pytest.approx(0.6)
-    assert report_json(measured)["best"]["ingest"]["requests_per_second"] == 600.0
+    assert report_json(measured)["best"]["1"]["ingest"]["requests_per_second"] == 600.0
     assert "ingest 600 req/s vs ceiling 1000 req/s (best of 2 each): 60%, which meets" in render_table(
         measured
     )
@@ -124,7 +138,7 @@ def test_the_page_states_the_result_the_goal_and_how_to_rerun():
 
     assert "**Ingest: 400 webhooks/s, 40% of the ceiling's 1000 req/s**, which falls short of" in page
     assert ".venv/bin/payments bench --write-docs" in page
-    assert "| ingest | 1 | 400 |" in page
+    assert "| ingest | 1 | 1 | 400 |" in page
 
 
 def test_the_load_generators_delivery_is_a_genuine_cashfree_payment_success_webhook():
@@ -149,10 +163,21 @@ def test_proc_readings_of_this_process_show_cpu_and_memory():
     assert after.peak_rss_bytes > 10 * 2**20
 
 
-@pytest.mark.parametrize(
-    "options",
-    [{"concurrency": 0}, {"repeat": 0}, {"requests": 0}, {"duration_seconds": 0}, {"warmup_seconds": -1}],
-)
-def test_options_out_of_range_are_refused(options):
-    with pytest.raises(ValueError, match="must"):
-        BenchOptions(**options)
+def test_one_process_against_two_gives_a_ratio_and_a_gain_for_each():
+    measured = report(
+        run(Target.CEILING, 1, 10_000),
+        run(Target.INGEST, 1, 6_000),
+        run(Target.CEILING, 1, 15_000, processes=2),
+        run(Target.INGEST, 1, 7_500, processes=2),
+        processes=(1, 2),
+    )
+
+    assert measured.ratio == pytest.approx(0.6), "the headline stays one process each"
+    assert measured.ratio_at(2) == pytest.approx(0.5)
+    assert measured.scaling(Target.CEILING) == pytest.approx(1.5)
+    assert measured.scaling(Target.INGEST) == pytest.approx(1.25)
+    assert report_json(measured)["ratios_by_processes"] == {"1": pytest.approx(0.6), "2": pytest.approx(0.5)}
+    assert "2 processes: ingest 750 req/s vs ceiling 1500 req/s" in render_table(measured)
+    page = render_performance(measured)
+    assert "- ingest: 600 req/s on 1 process(es), 750 on 2 (x1.25)" in page
+    assert "Ingest over ceiling on 2 processes: 50%." in page

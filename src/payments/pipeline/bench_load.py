@@ -1,12 +1,13 @@
 """The load generator of ``payments bench``, run as its own process::
 
-    python -m payments.pipeline.bench_load --url URL --key-prefix PREFIX \\
+    python -m payments.pipeline.bench_load --url URL [--url URL2 ...] --key-prefix PREFIX \\
         [--concurrency 32] [--warmup 2] [--duration 10 | --requests N]  < secret
 
 It runs apart from the servers it measures so that its own event loop and CPU never count as theirs.
 The first line of stdin is the webhook signing secret (stdin, not argv: ``ps`` shows argv to anyone).
 ``concurrency`` workers send signed Cashfree PAYMENT_SUCCESS deliveries, each with a fresh
-``x-idempotency-key``, back to back over keep-alive connections: first for the warm-up, whose answers
+``x-idempotency-key``, back to back over keep-alive connections (worker ``i`` to URL ``i`` modulo their
+number, so several server processes share the load evenly): first for the warm-up, whose answers
 are only counted, then for the measured phase. It prints ``warm`` when the warm-up ends (the caller
 starts its CPU readings there) and, at the end, one JSON line: a ``LoadReport``.
 
@@ -31,7 +32,8 @@ from typing import Final
 import aiohttp
 
 from payments.bridges.cashfree.signature import sign, wall_clock_ms
-from payments.pipeline.bench_report import ACCEPTED, LatencySummary, LoadReport
+from payments.pipeline.bench_report import ACCEPTED, LoadReport
+from payments.pipeline.bench_stats import LatencySummary
 
 #: Cashfree writes event and payment times in India Standard Time.
 _IST: Final = timezone(timedelta(hours=5, minutes=30))
@@ -45,7 +47,7 @@ REQUEST_TIMEOUT_SECONDS: Final = 30.0
 class LoadPlan:
     """What to send, where, and for how long."""
 
-    url: str
+    urls: tuple[str, ...]
     key_prefix: str
     concurrency: int = 32
     warmup_seconds: float = 2.0
@@ -54,10 +56,13 @@ class LoadPlan:
     requests: int | None = None
 
 
-def payment_success_body(sequence: int, *, key_prefix: str, at: datetime) -> bytes:
-    """A PAYMENT_SUCCESS_WEBHOOK body (payload 2025-01-01, about 1 KB) for an order of its own."""
+def payment_success_body(
+    sequence: int, *, key_prefix: str, at: datetime, order_id: str | None = None
+) -> bytes:
+    """A PAYMENT_SUCCESS_WEBHOOK body (payload 2025-01-01, about 1 KB) for ``order_id``, or for an
+    order of its own that no payment has."""
     stamp = at.astimezone(_IST).isoformat(timespec="seconds")
-    order_id = f"order_{key_prefix}_{sequence}"
+    order_id = order_id or f"order_{key_prefix}_{sequence}"
     cf_payment_id = str(5_100_000_000 + sequence)
     payment = {
         "cf_payment_id": cf_payment_id,
@@ -149,7 +154,7 @@ class _Sender:
         self._session, self._plan, self._secret = session, plan, secret
         self._sequence: Iterator[int] = itertools.count()
 
-    async def work(self, tally: _Tally) -> None:
+    async def work(self, tally: _Tally, url: str) -> None:
         while tally.another():
             sequence = next(self._sequence)
             body = payment_success_body(sequence, key_prefix=self._plan.key_prefix, at=datetime.now(UTC))
@@ -161,7 +166,7 @@ class _Sender:
             )
             started = time.perf_counter()
             try:
-                async with self._session.post(self._plan.url, data=body, headers=headers) as response:
+                async with self._session.post(url, data=body, headers=headers) as response:
                     await response.read()
             except (aiohttp.ClientError, TimeoutError) as error:
                 tally.failures[type(error).__name__] += 1
@@ -173,7 +178,8 @@ class _Sender:
     async def phase(self, *, seconds: float, limit: int | None) -> tuple[_Tally, float]:
         """Run every worker until the phase ends; the tally and the seconds from start to last answer."""
         tally = _Tally(deadline=time.perf_counter() + seconds, limit=limit)
-        await asyncio.gather(*(self.work(tally) for _ in range(self._plan.concurrency)))
+        urls = self._plan.urls
+        await asyncio.gather(*(self.work(tally, urls[n % len(urls)]) for n in range(self._plan.concurrency)))
         return tally, time.perf_counter() - tally.started
 
 
@@ -203,7 +209,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m payments.pipeline.bench_load",
         description="Send signed Cashfree webhooks as fast as possible; the secret is read from stdin.",
     )
-    parser.add_argument("--url", required=True, help="where to POST the deliveries")
+    parser.add_argument(
+        "--url", required=True, action="append", help="where to POST the deliveries (repeat to spread them)"
+    )
     parser.add_argument("--key-prefix", required=True, help="starts every idempotency key and order id")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first")
@@ -219,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bench_load: the signing secret must be the first line of stdin", file=sys.stderr)
         return 2
     plan = LoadPlan(
-        url=arguments.url,
+        urls=tuple(arguments.url),
         key_prefix=arguments.key_prefix,
         concurrency=arguments.concurrency,
         warmup_seconds=arguments.warmup,

@@ -17,7 +17,8 @@ from payments.bridges.postgres.pool import check_database
 from payments.bridges.rabbitmq.inspection import check_broker
 from payments.bridges.redis.client import check_redis
 from payments.domain.errors import DependencyUnavailable
-from payments.pipeline.bench_report import Machine, ProcessUsage
+from payments.pipeline.bench_report import Machine
+from payments.pipeline.bench_stats import ProcessUsage
 from payments.pipeline.bootstrap import Resources
 
 #: ``/proc/<pid>/stat`` counts CPU time in clock ticks.

@@ -1,4 +1,5 @@
-"""The numbers of ``payments bench``: what each run measured, the run kept per target, the table.
+"""The numbers of ``payments bench``: what each ingest run measured, the run kept per target and
+process count, the table; the whole report, with the pipeline's part (``bench_pipeline_report``).
 
 Pure data and formatting, no I/O, so it is tested without services. Times are seconds everywhere
 (STYLE §11); only the table for people shows milliseconds.
@@ -6,13 +7,13 @@ Pure data and formatting, no I/O, so it is tested without services. Times are se
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict
+from payments.pipeline.bench_pipeline_report import PipelineMethod, PipelineRun, pipeline_json
+from payments.pipeline.bench_stats import Answers, ProcessUsage, _Model, errors_of, mib, share
 
 #: The issues' goal (5 and 13): ingest at no less than this share of the same-run ceiling.
 GOAL_RATIO: Final = 0.60
@@ -27,52 +28,9 @@ class Target(StrEnum):
     INGEST = "ingest"  #: ``payments web``: POST /api/v1/webhooks/cashfree
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def percentile(ordered: Sequence[float], rank: float) -> float:
-    """The nearest-rank percentile of ``ordered`` (ascending, not empty): the smallest sample with at
-    least ``rank`` per cent of the samples at or below it. No interpolation: every value was observed."""
-    index = max(0, math.ceil(rank / 100 * len(ordered)) - 1)
-    return ordered[index]
-
-
-class LatencySummary(_Model):
-    """Latency of the accepted (200) answers, in seconds, as the load generator timed them."""
-
-    p50: float
-    p95: float
-    p99: float
-    max: float
-    mean: float
-
-    @classmethod
-    def of(cls, samples: Sequence[float]) -> LatencySummary:
-        ordered = sorted(samples)
-        if not ordered:
-            return cls(p50=0.0, p95=0.0, p99=0.0, max=0.0, mean=0.0)
-        return cls(
-            p50=percentile(ordered, 50),
-            p95=percentile(ordered, 95),
-            p99=percentile(ordered, 99),
-            max=ordered[-1],
-            mean=sum(ordered) / len(ordered),
-        )
-
-
-class LoadReport(_Model):
+class LoadReport(Answers):
     """The load generator's account of one measured phase (the JSON line it prints last)."""
 
-    #: Requests started in the measured phase; each ended in an HTTP status or a transport failure.
-    requests: int
-    #: From the first request sent to the last answer received.
-    seconds: float
-    #: Answers by HTTP status ("200", "503", ...).
-    statuses: dict[str, int]
-    #: Requests that got no HTTP answer, by exception type (connection reset, timeout...).
-    failures: dict[str, int]
-    latency_seconds: LatencySummary
     #: 200 answers including the warm-up: how many messages the run should have left on the queue.
     accepted_total: int
     #: Size of one delivery's body (they differ by a few bytes of ids; this is the first one's).
@@ -90,25 +48,22 @@ class LoadReport(_Model):
     @property
     def errors(self) -> dict[str, int]:
         """Every request that did not get a 200, by status or failure type."""
-        wrong = {status: count for status, count in self.statuses.items() if status != ACCEPTED}
-        return {**wrong, **self.failures}
-
-
-class ProcessUsage(_Model):
-    """What a process used: CPU during the measured phase, and its resident-set peak so far."""
-
-    cpu_seconds: float
-    peak_rss_bytes: int
+        return errors_of(self.statuses, self.failures, ok=ACCEPTED)
 
 
 class RunResult(_Model):
-    """One measured phase against one target."""
+    """One measured phase against one target served by one or more processes."""
 
     target: Target
     repetition: int
+    #: How many server processes of the target shared the load (the load generator spreads its
+    #: connections over them).
+    processes: int = 1
     load: LoadReport
-    #: The process serving the target (the ceiling's or ``payments web``).
+    #: The processes serving the target together: CPU summed, peak resident sets summed.
     server: ProcessUsage
+    #: Each serving process on its own, in the order the load generator was given their URLs.
+    servers: tuple[ProcessUsage, ...] = ()
     load_generator: ProcessUsage
     #: Busy CPU seconds of the whole machine (all cores, every process) during the measured phase.
     machine_cpu_seconds: float
@@ -126,7 +81,7 @@ class RunResult(_Model):
 
     def machine_busy(self, cores: int) -> float:
         """How busy the machine's ``cores`` were, together, in the measured phase (1.0 = all of them)."""
-        return _share(self.machine_cpu_seconds, self.load.seconds * cores)
+        return share(self.machine_cpu_seconds, self.load.seconds * cores)
 
 
 class Machine(_Model):
@@ -147,44 +102,74 @@ class Machine(_Model):
 class Method(_Model):
     """How the load was applied."""
 
+    #: Which parts ran (``ingest``, ``pipeline``).
+    phases: tuple[str, ...] = ("ingest",)
     concurrency: int
     #: The measured time per run, or None when each run measured a fixed number of requests.
     duration_seconds: float | None
     requests: int | None
     warmup_seconds: float
     repeat: int
+    #: The server process counts ingest and the ceiling were measured with.
+    processes: tuple[int, ...] = (1,)
+    #: Size of one delivery (0 when ingest was not measured).
     body_bytes: int
+    #: How the pipeline was driven; None when it was not measured.
+    pipeline: PipelineMethod | None = None
 
 
 class BenchReport(_Model):
     """Everything one ``payments bench`` measured."""
 
-    #: Names the run's vhost (``payments-bench-<id>``) and starts its idempotency keys.
+    #: Names the run's vhosts (``payments-bench-<id>``...) and starts its idempotency keys.
     run_id: str
     started_at: datetime
     machine: Machine
     method: Method
     runs: tuple[RunResult, ...]
+    #: The pipeline measured with each worker count, fewest workers first; empty when not run.
+    pipeline: tuple[PipelineRun, ...] = ()
+    #: The vhosts the run made (and deleted).
+    vhosts: tuple[str, ...] = ()
 
-    def best(self, target: Target) -> RunResult:
-        """The run of ``target`` with the highest throughput. Best rather than median: on a shared
-        machine, noise (other processes, the broker's disk flushes) only ever slows a run down."""
-        return max((run for run in self.runs if run.target is target), key=lambda run: run.load.throughput)
+    def has(self, target: Target, processes: int = 1) -> bool:
+        return any(run.target is target and run.processes == processes for run in self.runs)
+
+    def best(self, target: Target, processes: int = 1) -> RunResult:
+        """The run of ``target`` on ``processes`` with the highest throughput. Best rather than median:
+        on a shared machine, noise (other processes, the broker's disk flushes) only ever slows a run."""
+        return max(
+            (run for run in self.runs if run.target is target and run.processes == processes),
+            key=lambda run: run.load.throughput,
+        )
+
+    def ratio_at(self, processes: int) -> float:
+        """The best ingest throughput as a share of the best ceiling throughput, both on ``processes``."""
+        ceiling = self.best(Target.CEILING, processes).load.throughput
+        return self.best(Target.INGEST, processes).load.throughput / ceiling if ceiling else 0.0
 
     @property
     def ratio(self) -> float:
-        """The best ingest throughput as a share of the best ceiling throughput."""
-        ceiling = self.best(Target.CEILING).load.throughput
-        return self.best(Target.INGEST).load.throughput / ceiling if ceiling else 0.0
+        """The headline ratio: one process each, as the goal of issue 5 was set."""
+        return self.ratio_at(self.method.processes[0])
 
-    def ratios_by_repetition(self) -> list[float]:
+    def ratios_by_repetition(self, processes: int | None = None) -> list[float]:
         """Ingest over ceiling within each repetition: how much the ratio moves from run to run."""
-        throughput = {(run.target, run.repetition): run.load.throughput for run in self.runs}
+        count = self.method.processes[0] if processes is None else processes
+        throughput = {
+            (run.target, run.repetition): run.load.throughput for run in self.runs if run.processes == count
+        }
         return [
             throughput[Target.INGEST, repetition] / throughput[Target.CEILING, repetition]
             for repetition in range(1, self.method.repeat + 1)
             if throughput.get((Target.CEILING, repetition)) and (Target.INGEST, repetition) in throughput
         ]
+
+    def scaling(self, target: Target) -> float:
+        """Best throughput on the most processes over best on the fewest (1.0 = no gain)."""
+        fewest, most = self.method.processes[0], self.method.processes[-1]
+        base = self.best(target, fewest).load.throughput
+        return self.best(target, most).load.throughput / base if base else 0.0
 
     @property
     def error_count(self) -> int:
@@ -192,15 +177,26 @@ class BenchReport(_Model):
 
 
 def report_json(report: BenchReport) -> dict[str, Any]:
-    """The raw numbers, plus the derived ones (throughput, errors, best runs, ratio) spelled out."""
+    """The raw numbers, plus the derived ones (throughput, errors, best runs, ratios) spelled out."""
+    cores = report.machine.cores
+    ingest: dict[str, Any] = {}
+    if report.runs:
+        ingest = {
+            "best": {
+                str(count): {target.value: _run_json(report.best(target, count), cores) for target in Target}
+                for count in report.method.processes
+            },
+            "selection": "best run per target and process count by throughput",
+            "ratio": report.ratio,
+            "ratios_by_processes": {str(count): report.ratio_at(count) for count in report.method.processes},
+            "ratios_by_repetition": report.ratios_by_repetition(),
+        }
     return {
-        **report.model_dump(mode="json", exclude={"runs"}),
-        "runs": [_run_json(run, report.machine.cores) for run in report.runs],
-        "best": {target.value: _run_json(report.best(target), report.machine.cores) for target in Target},
-        "selection": "best run per target by throughput",
-        "ratio": report.ratio,
-        "ratios_by_repetition": report.ratios_by_repetition(),
+        **report.model_dump(mode="json", exclude={"runs", "pipeline"}),
+        "runs": [_run_json(run, cores) for run in report.runs],
+        **ingest,
         "goal_ratio": GOAL_RATIO,
+        "pipeline": [pipeline_json(run) for run in report.pipeline],
     }
 
 
@@ -217,6 +213,7 @@ def _run_json(run: RunResult, cores: int) -> dict[str, Any]:
 
 _HEADER: Final = (
     "target",
+    "procs",
     "run",
     "req/s",
     "p50 ms",
@@ -233,51 +230,68 @@ _HEADER: Final = (
 
 def table_rows(report: BenchReport) -> list[tuple[str, ...]]:
     """One row per run: throughput, latency in ms, errors, server CPU (share of one core, and per
-    request), the server's peak RSS, the load generator's CPU share and how busy the whole machine was."""
-    return [_row(run, report.machine.cores) for run in report.runs]
+    request), the servers' peak RSS, the load generator's CPU share and how busy the whole machine was."""
+    return [run_row(run, report.machine.cores) for run in report.runs]
 
 
-def _row(run: RunResult, cores: int) -> tuple[str, ...]:
+def run_row(run: RunResult, cores: int) -> tuple[str, ...]:
     latency, seconds = run.load.latency_seconds, run.load.seconds
     errors = ", ".join(f"{name}: {count}" for name, count in sorted(run.load.errors.items())) or "0"
     return (
         run.target.value,
+        str(run.processes),
         str(run.repetition),
         f"{run.load.throughput:.0f}",
         f"{latency.p50 * 1000:.1f}",
         f"{latency.p95 * 1000:.1f}",
         f"{latency.p99 * 1000:.1f}",
         errors,
-        f"{_share(run.server.cpu_seconds, seconds):.0%}",
+        f"{share(run.server.cpu_seconds, seconds):.0%}",
         f"{run.server_cpu_per_request * 1e6:.0f} µs",
-        f"{run.server.peak_rss_bytes / 2**20:.0f} MiB",
-        f"{_share(run.load_generator.cpu_seconds, seconds):.0%}",
+        mib(run.server.peak_rss_bytes),
+        f"{share(run.load_generator.cpu_seconds, seconds):.0%}",
         f"{run.machine_busy(cores):.0%}",
     )
 
 
-def _share(cpu_seconds: float, wall_seconds: float) -> float:
-    return cpu_seconds / wall_seconds if wall_seconds > 0 else 0.0
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, a rule under the header."""
+    all_rows = [header, *rows]
+    widths = [max(len(row[column]) for row in all_rows) for column in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in all_rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
 
 
 def render_table(report: BenchReport) -> str:
-    """The table printed on stdout, followed by the ratio line."""
-    rows = [_HEADER, *table_rows(report)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_HEADER))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join([*lines, "", ratio_line(report)])
+    """The ingest table printed on stdout, followed by the ratio lines (empty without ingest runs)."""
+    if not report.runs:
+        return ""
+    return "\n".join([text_table(_HEADER, table_rows(report)), "", *ratio_lines(report)])
 
 
-def ratio_line(report: BenchReport) -> str:
-    ingest, ceiling = report.best(Target.INGEST), report.best(Target.CEILING)
-    verdict = "meets" if report.ratio >= GOAL_RATIO else "is below"
+def ratio_lines(report: BenchReport) -> list[str]:
+    return [ratio_line(report, count) for count in report.method.processes]
+
+
+def ratio_line(report: BenchReport, processes: int | None = None) -> str:
+    count = report.method.processes[0] if processes is None else processes
+    ingest, ceiling = report.best(Target.INGEST, count), report.best(Target.CEILING, count)
+    ratio = report.ratio_at(count)
+    verdict = "meets" if ratio >= GOAL_RATIO else "is below"
     return (
-        f"ingest {ingest.load.throughput:.0f} req/s vs ceiling {ceiling.load.throughput:.0f} req/s "
-        f"(best of {report.method.repeat} each): {report.ratio:.0%}, which {verdict} the "
-        f"{GOAL_RATIO:.0%} goal (per repetition: {percentages(report.ratios_by_repetition())})"
+        f"{_processes(count)}: ingest {ingest.load.throughput:.0f} req/s vs ceiling "
+        f"{ceiling.load.throughput:.0f} req/s (best of {report.method.repeat} each): {ratio:.0%}, which "
+        f"{verdict} the {GOAL_RATIO:.0%} goal (per repetition: "
+        f"{percentages(report.ratios_by_repetition(count))})"
     )
 
 
+def _processes(count: int) -> str:
+    return f"{count} process{'es' if count > 1 else ''}"
+
+
 def percentages(shares: Sequence[float]) -> str:
-    return ", ".join(f"{share:.0%}" for share in shares)
+    return ", ".join(f"{value:.0%}" for value in shares)

@@ -123,7 +123,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bench = commands.add_parser("bench", help="measure webhook ingest against a same-run ceiling")
+    bench = commands.add_parser(
+        "bench", help="measure ingest against a same-run ceiling, and the pipeline end to end"
+    )
+    bench.add_argument(
+        "--phases",
+        type=_names,
+        default=("ingest", "pipeline"),
+        metavar="LIST",
+        help="which parts run: ingest, pipeline (default both)",
+    )
     bench.add_argument(
         "--duration", type=float, default=10.0, metavar="SECONDS", help="measured time per run (default 10)"
     )
@@ -133,6 +142,16 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     bench.add_argument("--concurrency", type=int, default=32, metavar="N", help="in flight (default 32)")
     bench.add_argument("--repeat", type=int, default=2, metavar="N", help="runs per target, best kept (2)")
+    bench.add_argument(
+        "--processes", type=_counts, default=(1, 2), metavar="LIST", help="ingest server processes (1,2)"
+    )
+    bench.add_argument(
+        "--workers", type=_counts, default=(1, 2), metavar="LIST", help="pipeline worker processes (1,2)"
+    )
+    bench.add_argument(
+        "--payments", type=int, default=300, metavar="N", help="payments per pipeline phase (default 300)"
+    )
+    bench.add_argument("--users", type=int, default=20, metavar="N", help="users creating them (20)")
     bench.add_argument("--json", type=Path, metavar="PATH", help="write the raw numbers as JSON")
     bench.add_argument(
         "--write-docs",
@@ -140,9 +159,21 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         nargs="?",
         const=Path("docs/PERFORMANCE.md"),
         metavar="PATH",
-        help="write the results page (default docs/PERFORMANCE.md)",
+        help="write the results page and the latency plot beside it (default docs/PERFORMANCE.md)",
     )
     bench.set_defaults(run=_bench)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """``1,2`` as (1, 2); the bench's options check the counts themselves."""
+    try:
+        return tuple(int(part) for part in _names(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of counts: {text!r}") from None
 
 
 def _add_smtp_sink(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -412,15 +443,21 @@ async def _demo(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 async def _bench(settings: Settings, arguments: argparse.Namespace) -> int:
-    from payments.pipeline.bench import BenchError, BenchOptions, run_bench
+    from payments.pipeline.bench import BenchError, BenchOptions, parse_phases, run_bench
+    from payments.pipeline.bench_pipeline import PipelineOptions
 
     try:
         options = BenchOptions(
+            phases=parse_phases(arguments.phases),
             concurrency=arguments.concurrency,
             duration_seconds=arguments.duration,
             requests=arguments.requests,
             warmup_seconds=arguments.warmup,
             repeat=arguments.repeat,
+            processes=arguments.processes,
+            pipeline=PipelineOptions(
+                workers=arguments.workers, payments=arguments.payments, users=arguments.users
+            ),
             json_path=arguments.json,
             docs_path=arguments.write_docs,
         )
@@ -428,7 +465,7 @@ async def _bench(settings: Settings, arguments: argparse.Namespace) -> int:
         print(f"payments bench: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
     try:
-        # payments web is started from this environment, with the bench's own changes on top.
+        # The service's processes are started from this environment, with the bench's changes on top.
         return await run_bench(settings, options, environ=os.environ)
     except BenchError as error:
         print(f"payments bench: {error}", file=sys.stderr)
