@@ -161,7 +161,7 @@ def test_the_page_states_end_to_end_create_and_per_agent_numbers_and_shows_the_p
     assert "The maximum rate went from 40.0 to 60.0 payments/s (x1.50)" in page
     assert "`FRAUD_RULES={}` and `RATE_LIMITS_ENABLED=false`" in page
     assert "`withhold_webhooks`" in page
-    assert "**To email, 1 worker(s).**" in page
+    assert "**The email path sets the pace, 1 worker(s).**" in page
 
 
 def test_a_run_whose_payments_were_not_all_emailed_is_a_problem():

@@ -14,9 +14,9 @@ vhost of the run's own, the environment's PostgreSQL (which ``run_bench`` migrat
    rate is payments / (last SUCCESS written - first webhook sent), both read as wall clock, the first
    from the load generator, the last from ``payments.updated_at``. The workers' /metrics are scraped
    before and after (once every email is sent too), for each agent's messages per second.
-3. **half rate**: the other half, open loop at half that rate; per payment t0 (its webhook answered
-   200), t1 (``payments.updated_at`` of SUCCESS) and t2 (``emails.sent_at`` of its payment_success
-   email, found through the outbox event that asked for it).
+3. **half rate**: the other half, open loop at half the rate to email (the end of the path); per
+   payment t0 (its webhook answered 200), t1 (``payments.updated_at`` of SUCCESS) and t2
+   (``emails.sent_at`` of its payment_success email, found through the outbox event that asked for it).
 """
 
 from __future__ import annotations
@@ -286,7 +286,9 @@ async def _measure(stack: _Stack) -> PipelineRun:
     create_usage = readings.done("create", create.usage)
     half = len(orders) // 2
     maximum, max_usage = await _maximum_rate(stack, label, orders[:half])
-    at_half, half_usage = await _half_rate(stack, label, orders[half:], rate=maximum.rate / 2)
+    # The end-to-end path ends with the email, the slower of the two ends: half of its pace, not half of
+    # the pace to final, or the half-rate phase would measure a queue in front of the email agent.
+    at_half, half_usage = await _half_rate(stack, label, orders[half:], rate=maximum.emailed_rate / 2)
     return PipelineRun(
         workers=stack.workers,
         create=create,

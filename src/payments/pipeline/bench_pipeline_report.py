@@ -112,6 +112,7 @@ class MaxRate(_Model):
 
     @property
     def emailed_rate(self) -> float:
+        """Payments through the whole path (final, then emailed) per second: the end-to-end maximum."""
         return self.payments / self.seconds_to_email if self.seconds_to_email > 0 else 0.0
 
 
