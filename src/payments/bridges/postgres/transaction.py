@@ -42,7 +42,7 @@ async def pooled_transaction(
         with unavailable_if_connection_lost("commit", connection):
             await transaction.commit()
     finally:
-        await pool.release(connection)
+        await _release_quietly(pool, connection)
 
 
 def connection_is_closed(connection: Connection) -> bool:
@@ -67,6 +67,17 @@ def unavailable_if_connection_lost(step: str, connection: Connection) -> Iterato
         if is_connection_failure(error, connection_closed=connection_is_closed(connection)):
             raise database_unavailable(step, error) from error
         raise
+
+
+async def _release_quietly(
+    pool: asyncpg.Pool[asyncpg.Record], connection: PoolConnectionProxy[asyncpg.Record]
+) -> None:
+    # The pool resets a connection as it takes it back. If the server has just cut it (a restart), the
+    # reset fails and asyncpg terminates the connection, which frees its slot, then re-raises. Raising
+    # here would replace the block's real outcome (a commit that happened, or its own error) with a
+    # 500; the slot is free either way.
+    with suppress(*CONNECTION_ERRORS):
+        await pool.release(connection)
 
 
 async def _roll_back_quietly(connection: Connection, transaction: Transaction) -> None:
