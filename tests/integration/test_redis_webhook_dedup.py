@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from payments.bridges.redis.client import open_redis
@@ -54,3 +56,61 @@ async def test_an_unreachable_redis_is_reported_as_unavailable_without_its_addre
 
             assert "127.0.0.1" not in raised.value.message
             assert "s3cret" not in raised.value.message
+
+
+async def test_claims_and_confirms_asked_for_together_each_get_their_own_answer(client, prefix):
+    dedup = RedisWebhookDedup(client, pending_ttl_seconds=60, confirmed_ttl_seconds=3600, key_prefix=prefix)
+    held, fresh, unclaimed = "cashfree:idem:held", "cashfree:idem:fresh", "cashfree:idem:unclaimed"
+    await dedup.claim(held)
+
+    # Asked for in the same turn of the loop, these go to Redis in one pipeline.
+    answers = await asyncio.gather(
+        dedup.claim(held),
+        dedup.claim(fresh),
+        dedup.confirm(held),
+        dedup.confirm(unclaimed),
+        dedup.claim(fresh),
+    )
+
+    assert answers == [False, True, None, None, False]
+    assert await client.get(f"{prefix}webhook:event:{held}") == b"confirmed"
+    assert await client.get(f"{prefix}webhook:event:{fresh}") == b"pending"
+    assert await client.exists(f"{prefix}webhook:event:{unclaimed}") == 0
+
+
+async def test_a_caller_cancelled_while_waiting_leaves_the_rest_of_its_batch_answered(client, prefix):
+    dedup = RedisWebhookDedup(client, pending_ttl_seconds=60, confirmed_ttl_seconds=3600, key_prefix=prefix)
+    first, second = (
+        asyncio.ensure_future(dedup.claim("cashfree:idem:a")),
+        asyncio.ensure_future(dedup.claim("cashfree:idem:b")),
+    )
+    await asyncio.sleep(0)  # both have queued their SET
+
+    first.cancel()
+
+    assert await second is True
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_every_caller_of_a_batch_is_told_redis_is_unavailable():
+    async with open_redis("redis://:s3cret-pass@127.0.0.1:1/0") as unreachable:
+        dedup = RedisWebhookDedup(unreachable, pending_ttl_seconds=60, confirmed_ttl_seconds=600)
+
+        outcomes = await asyncio.gather(
+            dedup.claim("cashfree:idem:a"), dedup.confirm("cashfree:idem:b"), return_exceptions=True
+        )
+
+    assert all(isinstance(outcome, DependencyUnavailable) for outcome in outcomes)
+    assert not any("127.0.0.1" in outcome.message for outcome in outcomes)
+
+
+async def test_callers_queued_behind_a_flush_cancelled_before_it_ran_still_get_their_answer(client, prefix):
+    dedup = RedisWebhookDedup(client, pending_ttl_seconds=60, confirmed_ttl_seconds=3600, key_prefix=prefix)
+    claim = asyncio.ensure_future(dedup.claim("cashfree:idem:a"))
+    await asyncio.sleep(0)  # the claim has queued its SET; the flush that sends it is due next turn
+    (flush,) = (task for task in asyncio.all_tasks() if task.get_coro().__qualname__.endswith("._flush"))
+
+    flush.cancel()
+
+    assert await asyncio.wait_for(claim, timeout=5) is True

@@ -4,6 +4,7 @@ import asyncio
 import re
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from payments.pipeline.tracing import TraceContext, activate_trace, current_trace, use_trace
 
@@ -114,6 +115,23 @@ def test_header_names_match_case_insensitively_in_plain_mappings():
     )
 
     assert (ctx.trace_id, ctx.request_id, ctx.correlation_id) == (TRACE_ID, "req-9", "corr-9")
+
+
+def test_header_names_match_case_insensitively_in_aiohttp_headers():
+    headers = CIMultiDictProxy(
+        CIMultiDict({"TraceParent": VALID_TRACEPARENT, "X-REQUEST-ID": "req-9", "x-correlation-ID": "corr-9"})
+    )
+
+    ctx = TraceContext.from_http_headers(headers)
+
+    assert (ctx.trace_id, ctx.request_id, ctx.correlation_id) == (TRACE_ID, "req-9", "corr-9")
+
+
+def test_absent_aiohttp_headers_start_a_fresh_trace():
+    ctx = TraceContext.from_http_headers(CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"})))
+
+    assert TRACEPARENT_FORMAT.fullmatch(ctx.traceparent)
+    assert ctx.correlation_id == ctx.request_id
 
 
 def test_message_headers_round_trip_keeps_trace_request_and_correlation_ids():

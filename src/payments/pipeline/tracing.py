@@ -20,6 +20,8 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 #: Outgoing traceparent flags: we record every span we start ("sampled").
 _SAMPLED: Final = "01"
 
@@ -157,9 +159,10 @@ def _parse_traceparent(value: str | None) -> str | None:
 
 def _lookup(headers: Mapping[str, Any], name: str) -> Any:
     value = headers.get(name)
-    if value is not None:
+    # aiohttp's CIMultiDict already ignores case, so a miss there is final (no scan on every request);
+    # plain dicts (AMQP headers, tests) are case-sensitive and are searched in any spelling.
+    if value is not None or isinstance(headers, CIMultiDictProxy | CIMultiDict):
         return value
-    # Plain dicts (AMQP headers, tests) are case-sensitive; aiohttp's CIMultiDict already is not.
     for key, candidate in headers.items():
         if isinstance(key, str) and key.lower() == name:
             return candidate

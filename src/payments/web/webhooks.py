@@ -22,7 +22,9 @@ The route reads ``GATEWAY_WEBHOOKS_KEY``, ``WEBHOOK_DEDUP_KEY``, ``WEBHOOK_PUBLI
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
+import json
 import logging
 import re
 import time
@@ -32,6 +34,7 @@ from enum import StrEnum
 from typing import Final
 
 from aiohttp import hdrs, web
+from prometheus_client import Counter, Histogram
 
 from payments.domain.clock import Clock, SystemClock
 from payments.domain.errors import DependencyUnavailable, InvalidPayload, Unauthenticated
@@ -90,6 +93,13 @@ class IngestOutcome(StrEnum):
     FORBIDDEN_SOURCE = "forbidden_source"  #: the sender's address is outside the allow-list (403)
     TOO_LARGE = "too_large"  #: the body is over the webhook limit (413)
     UNAVAILABLE = "unavailable"  #: Redis or the broker did not answer; Cashfree will retry (503)
+
+
+#: The 200 answers' bodies, serialised once: ``{"status": "accepted"}`` and ``{"status": "duplicate"}``.
+_STATUS_BODIES: Final = {
+    outcome: json.dumps({"status": outcome.value})
+    for outcome in (IngestOutcome.ACCEPTED, IngestOutcome.DUPLICATE)
+}
 
 
 @dataclass(frozen=True)
@@ -154,22 +164,32 @@ async def receive_cashfree_webhook(request: web.Request) -> web.Response:
     webhooks = request.config_dict[GATEWAY_WEBHOOKS_KEY]
     answer = await _ingest(request, webhooks)
     metrics = request.config_dict[METRICS_KEY]
-    labels = {"provider": webhooks.provider, "outcome": answer.outcome.value}
-    metrics.webhooks_received.labels(**labels).inc()
-    metrics.webhook_ingest_duration.labels(**labels).observe(time.perf_counter() - started)
+    received, duration = _outcome_series(
+        metrics.webhooks_received, metrics.webhook_ingest_duration, webhooks.provider, answer.outcome
+    )
+    received.inc()
+    duration.observe(time.perf_counter() - started)
     return answer.response
+
+
+@functools.lru_cache(maxsize=64)
+def _outcome_series(
+    received: Counter, duration: Histogram, provider: str, outcome: IngestOutcome
+) -> tuple[Counter, Histogram]:
+    # ``labels()`` checks the names and takes a lock on every call; the series of one (provider,
+    # outcome) never change, so each is looked up once (a handful per process: the outcomes are few).
+    return (
+        received.labels(provider=provider, outcome=outcome.value),
+        duration.labels(provider=provider, outcome=outcome.value),
+    )
 
 
 async def _ingest(request: web.Request, webhooks: GatewayWebhooks) -> _Answer:
     config = request.config_dict[WEBHOOK_INGEST_KEY]
-    # The TCP peer, or what a TRUSTED_PROXIES proxy says the peer was: anyone else can send
-    # X-Forwarded-For, and believing it would let any sender claim Cashfree's address.
-    source = client_ip(request)
-    if not config.admits(source):
-        _log.warning("webhook refused: its source is not in the allow-list", extra={"remote": source})
-        return _refusal(
-            IngestOutcome.FORBIDDEN_SOURCE, 403, "forbidden_source", "This source may not deliver webhooks."
-        )
+    if config.allowed_sources:  # without an allow-list every source is admitted: no address to work out
+        refused = _refused_source(request, config)
+        if refused is not None:
+            return refused
     body = await read_body(request, limit=config.max_body_bytes)
     if body is None:
         _log.warning("webhook refused: body over %d bytes", config.max_body_bytes)
@@ -183,6 +203,18 @@ async def _ingest(request: web.Request, webhooks: GatewayWebhooks) -> _Answer:
         return _refusal(IngestOutcome.MALFORMED, 400, "malformed_webhook", mask_text(malformed.message))
     message = received_webhook(request, webhooks.provider, identity, body)
     return await _queue(request, message)
+
+
+def _refused_source(request: web.Request, config: WebhookIngestConfig) -> _Answer | None:
+    # The TCP peer, or what a TRUSTED_PROXIES proxy says the peer was: anyone else can send
+    # X-Forwarded-For, and believing it would let any sender claim Cashfree's address.
+    source = client_ip(request)
+    if config.admits(source):
+        return None
+    _log.warning("webhook refused: its source is not in the allow-list", extra={"remote": source})
+    return _refusal(
+        IngestOutcome.FORBIDDEN_SOURCE, 403, "forbidden_source", "This source may not deliver webhooks."
+    )
 
 
 async def read_body(request: web.Request, *, limit: int) -> bytes | None:
@@ -313,7 +345,7 @@ def _refusal(
 
 def _status(outcome: IngestOutcome) -> web.Response:
     # Exactly 200, never 201 or 202: Cashfree counts only 200 as delivered (FACTS §7).
-    return web.json_response({"status": outcome.value}, status=200)
+    return web.Response(text=_STATUS_BODIES[outcome], status=200, content_type="application/json")
 
 
 def _ip_address(remote: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
