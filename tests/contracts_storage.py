@@ -160,6 +160,24 @@ async def a_duplicate_outbox_event_id_is_a_conflict_that_leaves_the_transaction_
     assert later is not None
 
 
+async def outbox_events_added_together_are_each_stored_and_one_already_there_is_a_conflict(
+    storage: StorageHarness,
+) -> None:
+    first, second, later = unique("evt"), unique("evt"), unique("evt")
+    async with storage.unit_of_work() as uow:
+        await uow.outbox.add_all([an_event(first), an_event(second, routing_key="payment.failed")])
+    with pytest.raises(Conflict):
+        async with storage.unit_of_work() as uow:
+            await uow.outbox.add_all([an_event(later), an_event(second)])
+
+    stored = [await storage.stored_event(event_id) for event_id in (first, second, later)]
+    assert [event.routing_key if event else None for event in stored] == [
+        "payment.success",
+        "payment.failed",
+        None,  # its transaction failed with the conflict
+    ]
+
+
 async def decimal_and_datetime_payload_values_are_stored_as_strings(storage: StorageHarness) -> None:
     event_id = unique("evt")
     paid_at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -287,6 +305,7 @@ STORAGE_CONTRACTS: list[Callable[[StorageHarness], Awaitable[None]]] = [
     a_committed_outbox_event_is_stored_with_its_exchange_and_merged_headers,
     a_rolled_back_outbox_event_is_never_stored,
     a_duplicate_outbox_event_id_is_a_conflict_that_leaves_the_transaction_usable,
+    outbox_events_added_together_are_each_stored_and_one_already_there_is_a_conflict,
     decimal_and_datetime_payload_values_are_stored_as_strings,
     an_outbox_payload_that_is_not_json_is_invalid,
     an_unknown_routing_key_is_refused,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -147,6 +147,10 @@ class InMemoryOutbox:
             headers={**self._default_headers, **event.headers},
             occurred_at=event.occurred_at,
         )
+
+    async def add_all(self, events: Sequence[OutgoingEvent]) -> None:
+        for event in events:
+            await self.add(event)
 
     def commit(self) -> None:
         self._store.outbox_events.update(self._staged)

@@ -67,23 +67,32 @@ def self_signed_certificate(directory: Path) -> Certificate:
 
 
 #: What a scripted server answers when the script says nothing about a command.
-_DEFAULT_REPLIES = {"EHLO": "250 scripted", "HELO": "250 scripted", "MAIL": "250 OK", "RCPT": "250 OK"}
+_DEFAULT_REPLIES = {"EHLO": "250 scripted", "HELO": "250 scripted", "RCPT": "250 OK"}
 
 
 @asynccontextmanager
 async def scripted_smtp_server(
-    rcpt: Callable[[str], str] = lambda line: "250 OK", data: str = "250 OK queued as scripted-1"
+    rcpt: Callable[[str], str] = lambda line: "250 OK",
+    data: str = "250 OK queued as scripted-1",
+    *,
+    mail: Callable[[int], str] = lambda earlier: "250 OK",
+    connections: list[int] | None = None,
 ) -> AsyncIterator[int]:
     """A minimal SMTP server answering each RCPT with ``rcpt(line)`` and the message with ``data``.
 
     For replies aiosmtpd cannot be told to give, such as a refusal that quotes the address back.
-    Yields its port.
+    Each MAIL is answered with ``mail(messages earlier on this connection)``; after a 421 answer, or
+    instead of an empty one, the server hangs up. Each connection appends its number to
+    ``connections``. Yields its port.
     """
     handlers: set[asyncio.Task[None]] = set()
 
     async def converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        if connections is not None:
+            connections.append(len(connections) + 1)
         writer.write(b"220 scripted ESMTP\r\n")
+        messages = 0
         while line := (await reader.readline()).decode().rstrip("\r\n"):
             verb = line.split(" ", 1)[0].upper()
             if verb == "QUIT":
@@ -93,10 +102,16 @@ async def scripted_smtp_server(
                 writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 while await reader.readline() not in (b".\r\n", b""):
                     pass
-                reply = data
+                reply, messages = data, messages + 1
+            elif verb == "MAIL":
+                reply = mail(messages)
+                if not reply:
+                    break  # hang up without a word
             else:
                 reply = rcpt(line) if verb == "RCPT" else _DEFAULT_REPLIES.get(verb, "250 OK")
             writer.write(reply.encode() + b"\r\n")
+            if reply.startswith("421"):
+                break
         writer.close()
         await writer.wait_closed()
 

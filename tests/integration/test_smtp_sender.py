@@ -247,10 +247,51 @@ async def test_a_message_taken_for_some_recipients_counts_as_sent_and_the_log_na
         with caplog.at_level(logging.WARNING, logger="payments.bridges.smtp.sender"):
             reply = await sender.send(an_email(recipients=("a@one.example", "b@two.example")))
 
+        await sender.close()
+
     assert reply == "OK queued as scripted-1"
     assert [record.getMessage() for record in caplog.records] == [
         "the mail server refused 1 of 2 recipients (codes [550]); the others got the message"
     ]
+
+
+async def test_messages_sent_one_after_another_share_one_connection_until_closed():
+    connections: list[int] = []
+    async with scripted_smtp_server(connections=connections) as port:
+        sender = SmtpSender.from_url(f"smtp://127.0.0.1:{port}", timeout=5.0, local_hostname="t")
+        replies = [await sender.send(an_email()) for _ in range(3)]
+        await sender.close()  # QUIT: the server's conversation ends
+
+    assert replies == ["OK queued as scripted-1"] * 3
+    assert connections == [1]
+
+
+@pytest.mark.parametrize("answer", ["421 4.4.2 Idle too long, closing", ""])
+async def test_a_connection_the_server_dropped_while_idle_is_replaced_and_the_message_sent(answer):
+    def mail(earlier: int) -> str:
+        # The server took one message, then forgot the client: it answers the next MAIL with 421,
+        # or the client finds its end closed when it writes.
+        return "250 OK" if earlier == 0 else answer
+
+    connections: list[int] = []
+    async with scripted_smtp_server(mail=mail, connections=connections) as port:
+        sender = SmtpSender.from_url(f"smtp://127.0.0.1:{port}", timeout=5.0, local_hostname="t")
+        replies = [await sender.send(an_email()) for _ in range(2)]
+        await sender.close()
+
+    assert replies == ["OK queued as scripted-1"] * 2
+    assert connections == [1, 2]
+
+
+async def test_a_connection_idle_for_too_long_is_not_used_again(sink, monkeypatch):
+    sender = sender_for(sink)
+    await sender.send(an_email())
+    monkeypatch.setattr("payments.bridges.smtp.sender.REUSE_WITHIN_SECONDS", 0.0)
+
+    await sender.send(an_email())
+
+    assert len(sink.received) == 2
+    assert sender.idle_connections == 1  # the stale one was closed, the fresh one kept
 
 
 async def test_after_refusing_the_next_two_the_sink_accepts_again(sink):

@@ -7,9 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
 from pypdf import PdfReader
 
-from payments.bridges.documents.invoice_pdf import InvoicePdf, format_amount, latin1
+from payments.bridges.documents.invoice_pdf import InvoicePdf, _paragraph, format_amount, latin1
 from payments.domain.invoice.document import InvoiceDetails, Issuer
 from payments.domain.invoice.model import Invoice
 from payments.domain.money import Money
@@ -159,3 +161,30 @@ def test_latin_1_text_is_kept_as_it_is():
     kept = "Zoë Ødegård, 3 \u00d7 2 ½ €"
 
     assert latin1(kept) == "Zoë Ødegård, 3 \u00d7 2 ½ ?"  # the euro sign is Windows-1252, not Latin-1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Questions about this invoice? Write to support@commdesk.example or call +91 80 4000 0000.",
+        "Asha Rao",
+        "Indiranagar, Bengaluru, Karnataka 560038, India, " * 4,  # wraps: multi_cell draws it
+        " padded ",
+        "two\nlines",
+    ],
+)
+def test_a_paragraph_draws_the_same_bytes_as_multi_cell(text):
+    """The one-line shortcut must never change a document, whatever fpdf2 version draws it."""
+
+    def drawn(draw) -> bytes:
+        pdf = FPDF(unit="mm", format="A4")
+        pdf.set_creation_date(ISSUED_AT)
+        pdf.add_page()
+        pdf.set_font("Helvetica", "", 9)
+        draw(pdf)
+        pdf.cell(20, 5, "after")  # where the paragraph left the cursor shows too
+        return bytes(pdf.output())
+
+    shortcut = drawn(lambda pdf: _paragraph(pdf, 120, 4.5, text, new_x=XPos.LEFT))
+    reference = drawn(lambda pdf: pdf.multi_cell(120, 4.5, text, new_x=XPos.LEFT, new_y=YPos.NEXT))
+    assert shortcut == reference

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from email import policy as email_policy
 
 import pytest
+from aiosmtplib.email import flatten_message
 
+from payments.bridges.smtp import sender
 from payments.bridges.smtp.sender import to_mime
 from payments.domain.notification.sending import Attachment, EmailMessage, EmailRefused
 
@@ -59,3 +63,26 @@ def test_extra_headers_are_added_after_the_standard_ones():
 def test_a_line_break_in_a_header_is_refused_not_sent(field):
     with pytest.raises(EmailRefused, match="header"):
         to_mime(an_email(**{field: "x\r\nBcc: everyone@example.com"}), now=NOW)
+
+
+def test_the_bytes_are_those_of_the_standard_policy_although_header_classes_are_reused(monkeypatch):
+    """``MIME_POLICY`` only makes each header class once; the message on the wire must not change."""
+    email = an_email(
+        subject="Payment received: ₹1,499.00 — thank you",
+        html="<p>" + "A long line of HTML that mail servers fold. " * 6 + "</p>",
+        attachments=(Attachment("INV-2026-000007.pdf", "application/pdf", bytes(range(256)) * 4),),
+        headers=(("X-CommDesk-Email-Kind", "payment.success"),),
+    )
+    reused = to_mime(email, now=NOW)
+    monkeypatch.setattr(sender, "MIME_POLICY", email_policy.default)  # what EmailMessage() uses alone
+    standard = to_mime(email, now=NOW)
+
+    assert reused.policy is not standard.policy
+    assert _numbered_boundaries(flatten_message(reused)) == _numbered_boundaries(flatten_message(standard))
+
+
+def _numbered_boundaries(flat: bytes) -> bytes:
+    """``flat`` with its random MIME boundaries numbered in order of appearance."""
+    for number, boundary in enumerate(dict.fromkeys(re.findall(rb'boundary="([^"]+)"', flat))):
+        flat = flat.replace(boundary, b"boundary-%d" % number)
+    return flat

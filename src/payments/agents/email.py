@@ -1,12 +1,14 @@
 """The email flow: each ``email.*`` message becomes its emails, each sent once and recorded in ``emails``.
 
 ``emails.outgoing`` carries every key of ``email.exchange``. For each message the agent tells the kind
-(``domain/notification/model.py::kind_of``), loads what the email needs in one read transaction (the
-payment and its customer's address, the refund, the invoice and its PDF), builds the template context
-(``content.py``) and, per recipient:
+(``domain/notification/model.py::kind_of``), loads what the email needs (the payment and its
+customer's address, the refund, the invoice and its PDF), builds the template context (``content.py``)
+and, per recipient:
 
-1. renders the email, then records it with ``emails.begin`` (PENDING) in its own transaction; a
-   recorded SENT email was sent for this message already (a redelivery, a replay): it is skipped;
+1. renders the email, then records it with ``emails.begin`` (PENDING); a recorded SENT email was sent
+   for this message already (a redelivery, a replay): it is skipped. A customer email (one recipient)
+   is loaded and recorded in one transaction; an admin alert is recorded per admin, in a transaction
+   of its own just before it is sent;
 2. hands it to ``ctx.mailer`` outside any transaction (an SMTP exchange can take seconds);
 3. records the outcome: ``sent`` with the server's queue id; or, when the server did not take it,
    ``attempt_failed`` and the failure metric, then re-raises so the runtime moves the message to its
@@ -37,6 +39,7 @@ from payments.domain.invoice.service import INVOICEABLE
 from payments.domain.notification import content
 from payments.domain.notification.content import Contacts
 from payments.domain.notification.model import EmailKind, EmailRecord, EmailRequest, EmailStatus, kind_of
+from payments.domain.notification.rendering import RenderedEmail
 from payments.domain.notification.sending import Attachment, EmailMessage
 from payments.domain.payment.model import Payment
 from payments.domain.unit_of_work import UnitOfWork
@@ -69,13 +72,32 @@ class Draft:
     attachments: tuple[Attachment, ...] = ()
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """An email rendered and recorded PENDING (``emails.begin``), ready to be handed to the server."""
+
+    draft: Draft
+    rendered: RenderedEmail
+    email_id: str
+
+
 @emails.agent(topology.EMAILS, value_type=EmailRequest, concurrency=4)
 async def send_emails(stream: Stream[EmailRequest], ctx: AgentContext) -> None:
     """Send the emails each message asks for, once per recipient, recording each in ``emails``."""
     async for event in stream:
         kind = kind_of(event.value, event.routing_key)
-        for draft in await drafts(ctx, kind, event.value):
-            await deliver(ctx, event, kind, draft)
+        if kind is EmailKind.ADMIN_ALERT:
+            for draft in admin_drafts(ctx, event.value):
+                async with ctx.unit_of_work() as uow:
+                    recorded = await record(ctx, uow, event, kind, draft)
+                await deliver(ctx, event, kind, recorded)
+            continue
+        # A loader gives at most one email: reading and recording it share one transaction.
+        async with ctx.unit_of_work() as uow:
+            drafts = await _LOADERS[kind](uow, event.value, ctx.settings)
+            emails_to_send = [await record(ctx, uow, event, kind, draft) for draft in drafts]
+        for recorded in emails_to_send:
+            await deliver(ctx, event, kind, recorded)
 
 
 def contacts(settings: Settings) -> Contacts:
@@ -87,13 +109,10 @@ def contacts(settings: Settings) -> Contacts:
     )
 
 
-async def drafts(ctx: AgentContext, kind: EmailKind, request: EmailRequest) -> list[Draft]:
-    """The emails ``request`` asks for, with what they say; loaded in one read transaction."""
-    if kind is EmailKind.ADMIN_ALERT:
-        context = content.admin_alert(request, contacts=contacts(ctx.settings))
-        return [Draft(address, context) for address in ctx.settings.email.admin_emails]
-    async with ctx.unit_of_work() as uow:
-        return await _LOADERS[kind](uow, request, ctx.settings)
+def admin_drafts(ctx: AgentContext, request: EmailRequest) -> list[Draft]:
+    """An admin alert's email, one per admin address; it needs nothing from the database."""
+    context = content.admin_alert(request, contacts=contacts(ctx.settings))
+    return [Draft(address, context) for address in ctx.settings.email.admin_emails]
 
 
 async def _payment_success(uow: UnitOfWork, request: EmailRequest, settings: Settings) -> list[Draft]:
@@ -152,10 +171,12 @@ _LOADERS: Final[
 }
 
 
-async def deliver(ctx: AgentContext, event: Event[EmailRequest], kind: EmailKind, draft: Draft) -> None:
-    """Render, record, send and record again one email (see the module docstring)."""
+async def record(
+    ctx: AgentContext, uow: UnitOfWork, event: Event[EmailRequest], kind: EmailKind, draft: Draft
+) -> Recorded | None:
+    """Render ``draft`` and record it PENDING in ``uow``; None if it was sent for this message already."""
     rendered = ctx.email_renderer.render(kind, draft.context)
-    record = EmailRecord.pending(
+    pending = EmailRecord.pending(
         event_id=event.event_id,
         kind=kind,
         recipient=draft.recipient,
@@ -163,14 +184,23 @@ async def deliver(ctx: AgentContext, event: Event[EmailRequest], kind: EmailKind
         subject=rendered.subject,
         now=ctx.clock.now(),
     )
-    async with ctx.unit_of_work() as uow:
-        stored = await uow.emails.begin(record)
-    to = mask_text(draft.recipient)
+    stored = await uow.emails.begin(pending)
     if stored.status is EmailStatus.SENT:
+        to = mask_text(draft.recipient)
         logger.info("%s email %s to %s was sent already; not again", kind.value, stored.email_id, to)
+        return None
+    return Recorded(draft, rendered, stored.email_id)
+
+
+async def deliver(
+    ctx: AgentContext, event: Event[EmailRequest], kind: EmailKind, recorded: Recorded | None
+) -> None:
+    """Hand a recorded email to the server, outside any transaction, and record the outcome."""
+    if recorded is None:
         return
+    draft, rendered, email_id = recorded.draft, recorded.rendered, recorded.email_id
     message = EmailMessage(
-        message_id=f"<{stored.email_id}@{sender_domain(ctx.settings.email.sender)}>",
+        message_id=f"<{email_id}@{sender_domain(ctx.settings.email.sender)}>",
         sender=ctx.settings.email.sender,
         recipients=(draft.recipient,),
         subject=rendered.subject,
@@ -182,11 +212,11 @@ async def deliver(ctx: AgentContext, event: Event[EmailRequest], kind: EmailKind
     try:
         answer = await ctx.mailer.send(message)
     except Exception as error:
-        await _record_failure(ctx, event, kind, stored.email_id, error)
+        await _record_failure(ctx, event, kind, email_id, error)
         raise
     async with ctx.unit_of_work() as uow:
-        await uow.emails.sent(stored.email_id, provider_message_id=answer, now=ctx.clock.now())
-    logger.info("sent %s email %s to %s", kind.value, stored.email_id, to)
+        await uow.emails.sent(email_id, provider_message_id=answer, now=ctx.clock.now())
+    logger.info("sent %s email %s to %s", kind.value, email_id, mask_text(draft.recipient))
 
 
 async def _record_failure(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,6 +26,10 @@ class OutgoingEvent:
 class Outbox(Protocol):
     async def add(self, event: OutgoingEvent) -> None:
         """Record an event in the current transaction; the outbox relay publishes it after commit."""
+        ...
+
+    async def add_all(self, events: Sequence[OutgoingEvent]) -> None:
+        """Record several events at once, in order, as ``add`` would one by one."""
         ...
 
 

@@ -276,7 +276,8 @@ def unit_of_work_factory(resources: Resources) -> UnitOfWorkFactory:
     return open_unit_of_work
 
 
-def agent_context(resources: Resources) -> AgentContext:
+def agent_context(resources: Resources, *, mailer: SmtpSender | None = None) -> AgentContext:
+    """The context every agent gets; ``mailer`` when the caller closes it (``run_worker``), else a new one."""
     return AgentContext(
         unit_of_work=unit_of_work_factory(resources),
         clock=SystemClock(),
@@ -289,12 +290,16 @@ def agent_context(resources: Resources) -> AgentContext:
         tables=RedisWindowStore(resources.redis),
         digest=personal_data_digest(resources.cipher),
         queues=RabbitQueueGauge(resources.amqp),
-        mailer=SmtpSender.from_url(
-            resources.settings.smtp.url.get_secret_value(),
-            timeout=resources.settings.email.smtp_timeout_seconds,
-        ),
+        mailer=mailer or smtp_sender(resources.settings),
         email_renderer=JinjaEmailRenderer(),
         invoice_renderer=InvoicePdf(),
+    )
+
+
+def smtp_sender(settings: Settings) -> SmtpSender:
+    """The mail sender of ``SMTP_URL``; it keeps idle connections, which ``close`` ends."""
+    return SmtpSender.from_url(
+        settings.smtp.url.get_secret_value(), timeout=settings.email.smtp_timeout_seconds
     )
 
 
@@ -318,11 +323,11 @@ def gateway_webhooks(settings: Settings) -> CashfreeWebhooks:
     return CashfreeWebhooks(verifier)
 
 
-def build_worker(resources: Resources, app: App) -> Worker:
+def build_worker(resources: Resources, app: App, *, context: AgentContext | None = None) -> Worker:
     settings = resources.settings
     return Worker(
         app=app,
-        context=agent_context(resources),
+        context=context or agent_context(resources),
         consumers=lambda queue: QueueConsumer(resources.amqp, queue, prefetch=settings.rabbitmq.prefetch),
         publisher=resources.publisher,
         lease=RedisLease(resources.redis),
@@ -348,9 +353,14 @@ async def run_worker(
     stop = _stop_on_signals()
     async with open_resources(settings, process="worker") as resources:
         await _declare(resources, [spec.queue for spec in selected.agents])
+        mailer = smtp_sender(settings)
+        worker = build_worker(resources, selected, context=agent_context(resources, mailer=mailer))
         async with _serve_metrics(resources):
             logger.info("worker started: %d agents", len(selected.agents))
-            await build_worker(resources, selected).run(stop)
+            try:
+                await worker.run(stop)
+            finally:
+                await mailer.close()  # QUIT on the idle SMTP connections
     logger.info("worker stopped")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 #: Published rows are kept this long for investigation, then pruned.
 RETAIN_PUBLISHED = timedelta(days=7)
 _PRUNE_EVERY_SECONDS = 600.0
+#: While events flow the relay runs a pass per commit that NOTIFYs it, a few events each; counting the
+#: backlog after every pass was a query per pass. The gauges are scraped every 15 s, so once a second
+#: is plenty (an idle relay still refreshes them on each poll).
+_BACKLOG_EVERY_SECONDS = 1.0
 _MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -85,6 +90,7 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._metrics = metrics
         self._last_prune = 0.0
+        self._last_backlog = -math.inf
 
     async def publish_pending(self) -> int:
         """Publish one batch; the number published. Raises DependencyUnavailable if any publish failed."""
@@ -145,7 +151,7 @@ class OutboxRelay:
         while not stop.is_set():
             wake.clear()  # before the query: a NOTIFY during the batch wakes the next wait at once
             published = await self.publish_pending()
-            await self._refresh_backlog()
+            await self._refresh_backlog_if_due()
             await self._prune_if_due()
             if published < self._batch_size:
                 await _wait_any(wake, stop, self._poll_seconds)
@@ -154,6 +160,13 @@ class OutboxRelay:
         backlog = await self._store.backlog()
         self._metrics.outbox_backlog.set(backlog.count)
         self._metrics.outbox_oldest_age.set(backlog.oldest_age_seconds)
+
+    async def _refresh_backlog_if_due(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last_backlog < _BACKLOG_EVERY_SECONDS:
+            return
+        self._last_backlog = now
+        await self._refresh_backlog()
 
     async def _refresh_backlog_if_possible(self) -> None:
         """While the broker refuses, the backlog grows and ages: report it whenever the database answers,

@@ -102,7 +102,11 @@ class Stream(Generic[T]):
         on_invalid: InvalidMessageHandler,
     ) -> None:
         self._agent = agent
-        self._metrics = metrics
+        # This agent's series, looked up once: ``labels()`` takes a lock and a dict look-up each call.
+        self._in_flight = metrics.agent_in_flight.labels(agent)
+        self._handled = metrics.agent_messages.labels(agent, "ok")
+        self._duration = metrics.agent_duration.labels(agent)
+        self._lag = metrics.agent_lag.labels(agent)
         self._source = source
         self._adapter: TypeAdapter[T] = (
             value_type if isinstance(value_type, TypeAdapter) else TypeAdapter(value_type)
@@ -127,7 +131,7 @@ class Stream(Generic[T]):
         """Take the current message away from the stream (the supervisor settles it instead)."""
         message, self._current, self._started_at = self._current, None, None
         if message is not None:
-            self._metrics.agent_in_flight.labels(self._agent).dec()
+            self._in_flight.dec()
         return message
 
     def __aiter__(self) -> Stream[T]:
@@ -146,7 +150,7 @@ class Stream(Generic[T]):
                 continue
             self._current = message
             self._started_at = asyncio.get_running_loop().time()
-            self._metrics.agent_in_flight.labels(self._agent).inc()
+            self._in_flight.inc()
             # The agent's task now runs under this message's trace: its logs and outbox events carry it.
             activate_trace(event.trace)
             self._observe_lag(event)
@@ -160,9 +164,9 @@ class Stream(Generic[T]):
         if message is None or started_at is None:
             return
         await message.ack()
-        self._metrics.agent_messages.labels(self._agent, "ok").inc()
+        self._handled.inc()
         elapsed = asyncio.get_running_loop().time() - started_at
-        self._metrics.agent_duration.labels(self._agent).observe(elapsed)
+        self._duration.observe(elapsed)
         logger.debug("%s finished %s in %.3f s", self._agent, message.message_id, elapsed)
 
     def _observe_lag(self, event: Event[T]) -> None:
@@ -170,7 +174,7 @@ class Stream(Generic[T]):
         published_at = _published_at(event.headers)
         if event.failures == 0 and published_at is not None:
             lag = max(0.0, time.time() - published_at)
-            self._metrics.agent_lag.labels(self._agent).observe(lag)
+            self._lag.observe(lag)
 
     def _decode(self, message: InboundMessage) -> Event[T]:
         if not message.message_id:

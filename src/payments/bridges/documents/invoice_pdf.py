@@ -40,6 +40,8 @@ PAID_GREEN: Final = (25, 135, 84)
 #: Longest texts drawn, so everything stays on one page (the API caps them lower already).
 MAX_NAME: Final = 100
 MAX_DESCRIPTION: Final = 200
+#: Room (mm) a one-line text must leave in its cell to be drawn without line breaking (``_paragraph``).
+_FIT_SLACK: Final = 1.0
 #: Locale-independent month names: the process locale must not change the bytes.
 MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: Characters outside Latin-1 that have a plain equivalent.
@@ -141,6 +143,21 @@ def _font(pdf: FPDF, size: float, style: str = "", color: tuple[int, int, int] =
     pdf.set_text_color(*color)
 
 
+def _paragraph(pdf: FPDF, width: float, height: float, text: str, *, new_x: XPos) -> None:
+    """``multi_cell`` (then the next line), drawn with ``cell`` when the text surely fits on one line.
+
+    fpdf2's line breaking measures the line again for every character it adds, which made half of an
+    invoice's drawing time. A text that fits on one line comes out of ``cell`` byte for byte as it
+    does out of ``multi_cell``; anything that may wrap, or whose spaces line breaking could trim,
+    still goes through ``multi_cell``.
+    """
+    fits = pdf.get_string_width(text) < width - 2 * pdf.c_margin - _FIT_SLACK
+    if fits and text == text.strip() and "\n" not in text:
+        pdf.cell(width, height, text, new_x=new_x, new_y=YPos.NEXT)
+    else:
+        pdf.multi_cell(width, height, text, new_x=new_x, new_y=YPos.NEXT)
+
+
 def _text_line(pdf: FPDF, width: float, height: float, text: str, align: str = "L") -> None:
     pdf.cell(width, height, latin1(text), align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
@@ -155,7 +172,7 @@ def _header(pdf: FPDF, invoice: Invoice, details: InvoiceDetails) -> None:
     _font(pdf, 15, "B")
     _text_line(pdf, CONTENT_WIDTH * 0.65, 8, _clip(issuer.name, 60))
     _font(pdf, 9, color=MUTED)
-    pdf.multi_cell(CONTENT_WIDTH * 0.65, 4.5, latin1(_clip(issuer.address, 300)), new_x=XPos.LMARGIN)
+    _paragraph(pdf, CONTENT_WIDTH * 0.65, 4.5, latin1(_clip(issuer.address, 300)), new_x=XPos.LMARGIN)
     if issuer.tax_id:
         _text_line(pdf, CONTENT_WIDTH * 0.65, 4.5, f"GSTIN / Tax ID: {issuer.tax_id}")
     pdf.ln(4)
@@ -184,9 +201,9 @@ def _parties(pdf: FPDF, invoice: Invoice, details: InvoiceDetails) -> None:
     pdf.cell(width, 6, "Billed to", new_x=XPos.LEFT, new_y=YPos.NEXT)
     _font(pdf, 10, "B")
     name = _clip(details.customer_name or "CommDesk customer", MAX_NAME)
-    pdf.multi_cell(width, 5, latin1(name), new_x=XPos.LEFT, new_y=YPos.NEXT)
+    _paragraph(pdf, width, 5, latin1(name), new_x=XPos.LEFT)
     _font(pdf, 9, color=MUTED)
-    pdf.multi_cell(width, 5, latin1(f"Account {details.customer_account}"), new_x=XPos.LEFT, new_y=YPos.NEXT)
+    _paragraph(pdf, width, 5, latin1(f"Account {details.customer_account}"), new_x=XPos.LEFT)
     pdf.set_xy(MARGIN, max(left_bottom, pdf.get_y()) + 6)
 
 
@@ -261,10 +278,10 @@ def _footer(pdf: FPDF, details: InvoiceDetails) -> None:
     pdf.ln(3)
     _font(pdf, 9)
     contact = f"Questions about this invoice? Write to {issuer.support_email} or call {issuer.support_phone}."
-    pdf.multi_cell(CONTENT_WIDTH, 4.5, latin1(contact), new_x=XPos.LMARGIN)
+    _paragraph(pdf, CONTENT_WIDTH, 4.5, latin1(contact), new_x=XPos.LMARGIN)
     _font(pdf, 8, color=MUTED)
     note = f"Issued electronically by {_clip(issuer.name, 80)}; no signature is required."
-    pdf.multi_cell(CONTENT_WIDTH, 4.5, latin1(note), new_x=XPos.LMARGIN)
+    _paragraph(pdf, CONTENT_WIDTH, 4.5, latin1(note), new_x=XPos.LMARGIN)
 
 
 def _rule(pdf: FPDF) -> None:

@@ -26,15 +26,17 @@ _COLUMNS: Final = """
     provider_message_id, last_error, created_at, updated_at, sent_at
 """
 
-#: Record an email about to be sent; one that exists (same id, or same event, kind and recipient) stays.
-INSERT_EMAIL: Final = """
+#: Record an email about to be sent and return it; one that exists (same id, or same event, kind and
+#: recipient) stays, and no row comes back.
+INSERT_EMAIL: Final = f"""
 INSERT INTO emails (
     email_id, event_id, kind, template, recipient_sealed, recipient_key_id, recipient_hash, subject,
     status, attempts, created_at, updated_at
 )
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', 0, $9, $9)
 ON CONFLICT DO NOTHING
-"""
+RETURNING {_COLUMNS}
+"""  # noqa: S608
 
 #: One email by id.
 SELECT_EMAIL: Final = f"SELECT {_COLUMNS} FROM emails WHERE email_id = $1"  # noqa: S608
@@ -78,7 +80,7 @@ class PgEmailLog:
     async def begin(self, record: EmailRecord) -> EmailRecord:
         recipient_hash = self._cipher.lookup_hash(record.recipient, kind="email")
         sealed = self._cipher.seal(record.recipient, column=RECIPIENT_COLUMN)
-        await self._connection.execute(
+        row = await self._connection.fetchrow(
             INSERT_EMAIL,
             record.email_id,
             record.event_id,
@@ -90,7 +92,10 @@ class PgEmailLog:
             record.subject,
             record.created_at,
         )
-        row = await self._connection.fetchrow(SELECT_EMAIL, record.email_id)
+        if row is None:
+            # Recorded before. Read in a statement of its own: its snapshot sees the row another
+            # transaction committed while our INSERT waited on it.
+            row = await self._connection.fetchrow(SELECT_EMAIL, record.email_id)
         if row is None:  # the same event, kind and recipient under another id (another digest key)
             row = await self._connection.fetchrow(
                 SELECT_EMAIL_BY_KEY, record.event_id, record.kind.value, recipient_hash

@@ -27,13 +27,14 @@ _COLUMNS: Final = """
     processing_status, failure_reason, received_at, processed_at
 """
 
-#: The first delivery of an event creates its row; later ones find it (one row per event).
-INSERT_WEBHOOK: Final = """
+#: The first delivery of an event creates its row and returns it; later ones find it (one row per event).
+INSERT_WEBHOOK: Final = f"""
 INSERT INTO webhook_logs (event_id, provider, event_type, api_version, raw_body_sealed, raw_body_key_id,
                           headers, signature, hash, received_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $10)
 ON CONFLICT (event_id) DO NOTHING
-"""
+RETURNING {_COLUMNS}
+"""  # noqa: S608
 #: One webhook by its dedup key.
 SELECT_BY_EVENT: Final = f"SELECT {_COLUMNS} FROM webhook_logs WHERE event_id = $1"  # noqa: S608
 #: One webhook by id (admin reprocess).
@@ -65,7 +66,7 @@ class PgWebhookLogRepository:
 
     async def record(self, received: ReceivedWebhook) -> WebhookLog:
         sealed = self._cipher.seal(received.body.decode("utf-8", "replace"), column=RAW_BODY_COLUMN)
-        await self._connection.execute(
+        row = await self._connection.fetchrow(
             INSERT_WEBHOOK,
             received.dedup_key,
             received.provider,
@@ -78,7 +79,10 @@ class PgWebhookLogRepository:
             received.body_hash,
             received.received_at,
         )
-        row = await self._connection.fetchrow(SELECT_BY_EVENT, received.dedup_key)
+        if row is None:
+            # An earlier delivery made it. Read in a statement of its own: its snapshot sees the row
+            # another transaction committed while our INSERT waited on it.
+            row = await self._connection.fetchrow(SELECT_BY_EVENT, received.dedup_key)
         assert row is not None  # inserted above or by an earlier delivery, in this transaction's view
         return self._log(row)
 

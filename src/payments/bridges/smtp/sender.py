@@ -1,9 +1,14 @@
 """``SmtpSender``: the ``EmailSender`` port over SMTP, with aiosmtplib.
 
-One connection per message. Our mail is a few messages per payment, so the handshake (and TLS) per
-message costs little, and a fresh connection is never one the server has half-closed after its idle
-timeout (RFC 5321 §4.5.3.2.7 lets it drop us after five idle minutes) or that an earlier timeout left
-mid-command. Pooling can come when the benchmark shows the handshake matters.
+Connections are used again. The benchmark showed the handshake (connect, greeting, EHLO, STARTTLS and
+AUTH where configured, QUIT) costing both us and the server more than the message itself, at two
+emails per payment. A connection goes back for reuse only after a send it completed, so it is never
+one an error or a timeout left mid-command; it is reused only within ``REUSE_WITHIN_SECONDS`` of its
+last message, far inside the five idle minutes after which a server may drop a client (RFC 5321
+§4.5.3.2.7). Should the server have hung up on an idle connection all the same (it closes it, or
+answers 421), the message is sent once more on a fresh one at once: it was not taken. (A server that
+took the message and hung up before saying so gets it twice, with the same ``Message-ID``: the
+at-least-once the email agent already allows for a crash before ``sent`` commits.)
 
 What the server says decides what the runtime does with the email (DESIGN §3, STYLE §8):
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.message
+import email.policy
 import email.utils
 import logging
 import re
@@ -30,6 +36,8 @@ import socket
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.headerregistry import BaseHeader, HeaderRegistry
+from typing import Final
 
 from aiosmtplib import (
     SMTP,
@@ -50,14 +58,43 @@ logger = logging.getLogger(__name__)
 
 #: Anything shaped like an address in a server's reply (servers often quote the recipient back).
 _ADDRESS = re.compile(r"[^\s<>@\"']+@([^\s<>@\"']+)")
+#: An idle connection is used again only this soon after its last message (see the module docstring).
+REUSE_WITHIN_SECONDS: Final = 30.0
+#: Idle connections kept at most; a worker's email agent sends a few messages at once.
+MAX_IDLE_CONNECTIONS: Final = 8
+#: "Service not available, closing transmission channel": the server did not take the message.
+_CLOSING: Final = 421
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _HeaderClassesMadeOnce(HeaderRegistry):
+    """The standard header registry, except that each header's class is made once per name.
+
+    ``HeaderRegistry`` builds a new class with ``type()`` for every header it parses, which was most of
+    the CPU of building an email (a message sets a dozen headers and parameters). The class depends
+    only on the header's name, so reusing it changes nothing in the message or its bytes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self._made.get(name)
+        if made is None:
+            made = self._made[name] = super().__getitem__(name)
+        return made
+
+
+#: ``email.policy.default`` (what ``EmailMessage()`` uses) with the registry above; pure data, no I/O.
+MIME_POLICY: Final = email.policy.default.clone(header_factory=_HeaderClassesMadeOnce())
+
+
 class SmtpSender:
-    """Sends each ``EmailMessage`` as one MIME message over its own SMTP connection."""
+    """Sends each ``EmailMessage`` as one MIME message, reusing idle connections (module docstring)."""
 
     def __init__(
         self,
@@ -76,6 +113,8 @@ class SmtpSender:
         #: Our EHLO name; looked up once (``socket.getfqdn`` may wait on DNS), not per connection.
         self._local_hostname = local_hostname
         self._clock = clock
+        #: Connections whose last send completed, with the loop time it completed; newest last.
+        self._idle: list[tuple[SMTP, float]] = []
 
     @classmethod
     def from_url(
@@ -95,32 +134,76 @@ class SmtpSender:
     def url(self) -> SmtpUrl:
         return self._url
 
+    @property
+    def idle_connections(self) -> int:
+        """Connections kept for the next messages."""
+        return len(self._idle)
+
     async def send(self, message: EmailMessage) -> str:
         """Hand ``message`` to the server; its reply to the message (e.g. ``OK queued as …``)."""
         mime = to_mime(message, now=self._clock())
         envelope_from = email.utils.parseaddr(message.sender)[1] or message.sender
-        client = await self._client()
+        recipients = list(message.recipients)
+        idle = self._take_idle()
+        if idle is not None:
+            with contextlib.suppress(_DroppedWhileIdle):
+                return await self._send_on(idle, mime, envelope_from, recipients, reused=True)
+        return await self._send_on(await self._client(), mime, envelope_from, recipients, reused=False)
+
+    async def close(self) -> None:
+        """Say goodbye on every idle connection (at shutdown); the sender may still be used after."""
+        idle, self._idle = self._idle, []
+        # At once: a hung server then delays shutdown by one command timeout, not one per connection.
+        await asyncio.gather(*(_quit_quietly(client) for client, _ in idle))
+
+    async def _send_on(
+        self,
+        client: SMTP,
+        mime: email.message.EmailMessage,
+        envelope_from: str,
+        recipients: list[str],
+        *,
+        reused: bool,
+    ) -> str:
         try:
-            await client.connect()
-            refused, reply = await client.send_message(
-                mime, sender=envelope_from, recipients=list(message.recipients)
-            )
+            if not reused:
+                await client.connect()
+            refused, reply = await client.send_message(mime, sender=envelope_from, recipients=recipients)
         except (SMTPException, OSError, ValueError) as error:
             client.close()
+            if reused and _hung_up(error):
+                raise _DroppedWhileIdle from error
             raise self._translate(error) from _cause(error)
         except BaseException:
             client.close()  # cancelled: hang up at once rather than wait on a polite QUIT
             raise
-        await _quit_quietly(client)
+        await self._keep(client)
         if refused:
             # Accepted for the others: sending again would repeat it to them, so this send stands.
             logger.warning(
                 "the mail server refused %d of %d recipients (codes %s); the others got the message",
                 len(refused),
-                len(message.recipients),
+                len(recipients),
                 sorted({response.code for response in refused.values()}),
             )
         return reply.strip()
+
+    def _take_idle(self) -> SMTP | None:
+        """The most recently used idle connection that is still open and fresh; stale ones are closed."""
+        now = asyncio.get_running_loop().time()
+        while self._idle:
+            client, since = self._idle.pop()
+            if client.is_connected and now - since < REUSE_WITHIN_SECONDS:
+                return client
+            # Not worth a QUIT: the server may have forgotten us already.
+            client.close()
+        return None
+
+    async def _keep(self, client: SMTP) -> None:
+        if len(self._idle) >= MAX_IDLE_CONNECTIONS:
+            await _quit_quietly(client)
+            return
+        self._idle.append((client, asyncio.get_running_loop().time()))
 
     async def _client(self) -> SMTP:
         if self._local_hostname is None:
@@ -159,6 +242,15 @@ class SmtpSender:
         return EmailRefused("the message has an address that cannot be sent over SMTP")
 
 
+class _DroppedWhileIdle(Exception):
+    """A reused connection turned out closed by the server: it took nothing, send on a fresh one."""
+
+
+def _hung_up(error: Exception) -> bool:
+    closing = isinstance(error, SMTPResponseException) and error.code == _CLOSING
+    return closing or isinstance(error, ConnectionError)
+
+
 def _answered(server: str, error: SMTPResponseException) -> PaymentsError:
     """A refusing reply: only a 5xx to the message itself is the message's fault."""
     if isinstance(error, SMTPAuthenticationError):
@@ -176,7 +268,7 @@ def to_mime(message: EmailMessage, *, now: datetime) -> email.message.EmailMessa
 
     Raises ``EmailRefused`` when a header cannot be written (e.g. a line break inside it).
     """
-    mime = email.message.EmailMessage()
+    mime = email.message.EmailMessage(policy=MIME_POLICY)
     try:
         mime["Message-ID"] = message.message_id
         mime["Date"] = email.utils.format_datetime(now)

@@ -66,6 +66,8 @@ async def issue_invoice(
         return existing
     if payment.status not in INVOICEABLE:
         return None
+    # Read before taking the number: the counter's lock is held to commit, and serialises issuers.
+    details = invoice_details(payment, issuer, await uow.payments.attempts(payment_id))
     year = invoice_year(now)
     sequence = await uow.invoices.next_sequence(year)
     draft = Invoice(
@@ -79,12 +81,10 @@ async def issue_invoice(
         issued_at=now,
         sha256="",
     )
-    details = invoice_details(payment, issuer, await uow.payments.attempts(payment_id))
     pdf = renderer.render(draft, details)
     invoice = replace(draft, sha256=hashlib.sha256(pdf).hexdigest())
     await uow.invoices.add(invoice, pdf)
-    for event in invoice_events(invoice, occurred_at=now):
-        await uow.outbox.add(event)
+    await uow.outbox.add_all(invoice_events(invoice, occurred_at=now))
     await uow.audit.append(
         actor.audit(
             "invoice.issued",

@@ -224,12 +224,13 @@ class PaymentService:
         async with self._uow() as uow:
             if not await uow.payments.add(new):
                 return _same_request(await uow.payments.get(command.payment_id), command)
-            await uow.audit.append(_audit(command.actor, "payment.created", None, new, now))
             created = PaymentCreated(
                 event_id=event_id(new), payment=new, occurred_at=now, assessment=assessment
             )
             await _publish(uow, created)
             await self._record_fraud(uow, assessment, now)
+            # After the other writes: the audit chain's lock is held from here to commit (see ``_move``).
+            await uow.audit.append(_audit(command.actor, "payment.created", None, new, now))
             if assessment.verdict is Verdict.BLOCK:
                 # In the same transaction as the insert: no one ever sees the blocked payment open.
                 cancel = Decision(PaymentTrigger.CANCEL, {"failure_reason": BLOCKED_REASON})
@@ -351,10 +352,11 @@ async def _move(
         return current  # nothing to do, or someone already did it
     after = current.moved(trigger, now=now, **decision.changes)
     await uow.payments.save(current, after, trigger)
-    await uow.audit.append(_audit(actor, f"payment.{trigger.value}", current, after, now))
     event = _event_for(trigger, after, now)
     if event is not None:
         await _publish(uow, event)
+    # Last: the audit chain's lock is held from here to commit, and serialises every audited change.
+    await uow.audit.append(_audit(actor, f"payment.{trigger.value}", current, after, now))
     return after
 
 
@@ -403,8 +405,7 @@ def _event_for(trigger: PaymentTrigger, payment: Payment, now: datetime) -> Paym
 
 
 async def _publish(uow: UnitOfWork, event: PaymentEvent) -> None:
-    for message in event.outgoing():
-        await uow.outbox.add(message)
+    await uow.outbox.add_all(event.outgoing())
 
 
 def _opened(order: GatewayOrder) -> dict[str, object]:
