@@ -83,10 +83,10 @@ def _measured() -> list[str]:
         "connections over them), to show how each scales.",
         "",
         "The **pipeline** (issue 13), end to end: payment creates through the API with the sandbox "
-        "answering; the maximum rate at which webhooks for existing payments become final payments; "
-        "at half that rate, the latency from a webhook's 200 to its payment final in PostgreSQL and to "
-        "its payment_success email sent; each agent's messages per second; and every process's CPU "
-        "and memory, with one and with two workers.",
+        "answering; the maximum rate at which webhooks for existing payments become final payments, "
+        "and emailed; at half the emailed rate (the end of the path), the latency from a webhook's 200 "
+        "to its payment final in PostgreSQL and to its payment_success email sent; each agent's "
+        "messages per second; and every process's CPU and memory, with one and with two workers.",
         "",
     ]
 
