@@ -53,7 +53,7 @@ test: install services browser observability lint
 	$(BIN)/coverage report
 
 # The long forms of the stress and chaos tests (issue 13: 20,000 webhooks, 50,000 queued messages, a
-# three times larger flood under each fault, ...): about 25 minutes, where make test spends about 5.
+# three times larger flood under each fault, ...): about 20 minutes, where make test spends about 5.
 stress: install services
 	$(BIN)/pytest -m slow tests/stress tests/chaos
 
